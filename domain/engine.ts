@@ -1,0 +1,799 @@
+/**
+ * The engine: load -> fold -> decide -> append at the expected version -> on a conflict,
+ * reload and decide again (bounded). The only asynchronous file of domain/; it touches the
+ * world only through the ports it is given.
+ *
+ * Every public method returns an fp-ts TaskEither. A rejected or refused verification is a
+ * Right outcome (`{ ok: false, reason }`); Left is for errors: invalid input, unknown or
+ * removed device, store or vault failure, conflicts exhausted.
+ */
+import { isLeft, left, right, type Either } from 'fp-ts/lib/Either.js';
+import type { TaskEither } from 'fp-ts/lib/TaskEither.js';
+import { decodeWith, type Kind } from './codecs.ts';
+import type { DeviceCommand, UserCommand } from './commands.ts';
+import { decide, type DecideContext } from './decide.ts';
+import { evolve, initialState, type DeviceState, type RegisteredDevice } from './device.ts';
+import type { DomainError, DomainErrorCode } from './errors.ts';
+import {
+  decodeEvent,
+  encodeEvent,
+  EventMetadata,
+  type ClientContext,
+  type DeviceConfig,
+  type DeviceEvent,
+  type FactorEvent,
+  type FailureReason,
+  type UserEvent,
+} from './events.ts';
+import { deviceIdFor, deviceStream, eventIdFor, fromPersistentId, persistentId, userStream, uuidFromBytes } from './ids.ts';
+import { CommandOptions, KindInput, registerInputCodecs, type RegisterInput } from './inputs.ts';
+import { newKeyBytes } from './kinds/oath.ts';
+import { backupCodeFromBytes, NUMERIC_CODE_BYTES, numericCodeFromBytes } from './kinds/token.ts';
+import { otpauthUri, toBase32 } from './kinds/uri.ts';
+import { makePolicy, policyProblems, type Policy, type PolicyOverrides } from './policies/policy.ts';
+import { checkCooldown } from './policies/cooldown.ts';
+import { throttleStatus } from './policies/throttle.ts';
+import {
+  StoreError,
+  VaultError,
+  type Clock,
+  type EventStore,
+  type Random,
+  type RecordedEvent,
+  type TokenSender,
+  type Vault,
+} from './ports.ts';
+import { decideUser, evolveUser, initialUserState, type UserState } from './user.ts';
+
+// ---- public types ----------------------------------------------------------------------------
+
+export type EngineErrorCode =
+  | DomainErrorCode
+  | 'conflict'
+  | 'store-unavailable'
+  | 'corrupt-event'
+  | 'vault-error'
+  | 'not-configured'
+  | 'internal';
+
+export interface EngineError {
+  readonly code: EngineErrorCode;
+  readonly message: string;
+}
+
+export interface EngineOptions {
+  readonly store: EventStore;
+  readonly vault: Vault;
+  readonly sender?: TokenSender;
+  readonly clock?: Clock;
+  readonly random?: Random;
+  readonly policy?: Policy | PolicyOverrides;
+  /** How many times a command is decided again after losing a race (default 100). */
+  readonly maxConflictRetries?: number;
+  /** The issuer named in otpauth URIs (default "factorstream"; "" for none). */
+  readonly issuer?: string;
+}
+
+export type Options = CommandOptions;
+
+export interface Registered {
+  readonly deviceId: string;
+  readonly persistentId: string;
+  readonly kind: Kind;
+  /** totp/hotp: the otpauth:// URI and the key in base32, for the user's app. Shown once. */
+  readonly otpauthUri?: string;
+  readonly secretBase32?: string;
+  /** True when this command id had already registered the device (nothing new was written). */
+  readonly replayed: boolean;
+}
+
+export type VerifyOutcome =
+  | { readonly ok: true; readonly deviceId: string; readonly persistentId: string; readonly confirmed: boolean }
+  | {
+      readonly ok: false;
+      readonly deviceId: string;
+      readonly reason: FailureReason | 'throttled';
+      /** When refused: the instant from which an attempt is allowed again. */
+      readonly retryAt?: number;
+      readonly failureCount?: number;
+    };
+
+export type MatchOutcome =
+  | { readonly ok: true; readonly deviceId: string; readonly persistentId: string }
+  | { readonly ok: false; readonly reason: 'no-match' | 'throttled'; readonly retryAt?: number; readonly failureCount?: number };
+
+export type ChallengeOutcome =
+  | { readonly ok: true; readonly deviceId: string; readonly validUntil: number; readonly replayed: boolean }
+  | { readonly ok: false; readonly deviceId: string; readonly reason: 'cooldown'; readonly retryAt: number }
+  | { readonly ok: false; readonly deviceId: string; readonly reason: 'delivery-failed'; readonly message: string };
+
+export interface BackupCodes {
+  readonly deviceId: string;
+  readonly persistentId: string;
+  /** The codes, shown this once. Empty when the command id had already issued them. */
+  readonly codes: readonly string[];
+  readonly replayed: boolean;
+}
+
+export interface DeviceView {
+  readonly deviceId: string;
+  readonly persistentId: string;
+  readonly userId: string;
+  readonly kind: Kind;
+  readonly name: string;
+  readonly confirmed: boolean;
+  readonly removed: boolean;
+  readonly createdAt: number;
+  readonly lastUsedAt: number | null;
+  readonly version: number;
+  readonly throttle: { readonly failureCount: number; readonly lockedUntil: number | null; readonly lastFailureAt: number | null };
+  readonly cooldown: { readonly lastGeneratedAt: number | null; readonly nextChallengeAt: number | null };
+  readonly totp?: {
+    readonly algorithm: string;
+    readonly digits: number;
+    readonly step: number;
+    readonly t0: number;
+    readonly tolerance: number;
+    readonly drift: number;
+    readonly lastStep: number;
+  };
+  readonly hotp?: { readonly algorithm: string; readonly digits: number; readonly tolerance: number; readonly counter: number };
+  readonly backupCodesLeft?: number;
+  readonly pendingCode?: { readonly validUntil: number } | null;
+  readonly origin: { readonly system: string; readonly reference: string } | null;
+}
+
+export interface HistoryEntry {
+  readonly version: number;
+  readonly position: string;
+  readonly recordedAt: number;
+  readonly event: FactorEvent;
+  readonly metadata: EventMetadata;
+}
+
+export interface Engine {
+  readonly policy: Policy;
+  register(input: RegisterInput, options?: Options): TaskEither<EngineError, Registered>;
+  confirm(device: string, token: unknown, options?: Options): TaskEither<EngineError, VerifyOutcome>;
+  verify(device: string, token: unknown, options?: Options): TaskEither<EngineError, VerifyOutcome>;
+  match(userId: string, token: unknown, options?: Options): TaskEither<EngineError, MatchOutcome>;
+  challenge(device: string, options?: Options): TaskEither<EngineError, ChallengeOutcome>;
+  issueBackupCodes(
+    target: { readonly device: string } | { readonly userId: string; readonly name?: string },
+    options?: Options & { readonly count?: number },
+  ): TaskEither<EngineError, BackupCodes>;
+  resetThrottle(device: string, reason: string, options?: Options): TaskEither<EngineError, DeviceView>;
+  resetUserThrottle(userId: string, reason: string, options?: Options): TaskEither<EngineError, void>;
+  rename(device: string, name: string, options?: Options): TaskEither<EngineError, DeviceView>;
+  remove(device: string, reason?: string, options?: Options): TaskEither<EngineError, DeviceView>;
+  device(device: string): TaskEither<EngineError, DeviceView>;
+  /** The device as it was at `at` (ms since the epoch), folded from its stream. */
+  deviceAt(device: string, at: number): TaskEither<EngineError, DeviceView>;
+  history(device: string): TaskEither<EngineError, readonly HistoryEntry[]>;
+  userHistory(userId: string): TaskEither<EngineError, readonly HistoryEntry[]>;
+  /** The user's devices (removed ones left out), from the user stream and each device's stream. */
+  userDevices(userId: string, filter?: { readonly confirmed?: boolean }): TaskEither<EngineError, readonly DeviceView[]>;
+}
+
+// ---- helpers -----------------------------------------------------------------------------------
+
+const err = (code: EngineErrorCode, message: string): EngineError => ({ code, message });
+const fromDomain = (e: DomainError): EngineError => ({ code: e.code, message: e.message });
+
+class Failure extends Error {
+  constructor(readonly error: EngineError) {
+    super(error.message);
+  }
+}
+
+/** Maps anything thrown by a port to an EngineError whose message carries no event data. */
+const toEngineError = (e: unknown): EngineError => {
+  if (e instanceof Failure) return e.error;
+  if (e instanceof StoreError)
+    return err(e.code === 'corrupt' ? 'corrupt-event' : e.code === 'invalid' ? 'internal' : 'store-unavailable', e.message);
+  if (e instanceof VaultError) return err('vault-error', e.message);
+  return err('internal', `unexpected error: ${e instanceof Error ? e.name + ': ' + e.message.slice(0, 200) : 'unknown'}`);
+};
+
+const systemClock: Clock = { now: () => Date.now() };
+
+const DEFAULT_NAMES: Record<Kind, string> = {
+  totp: 'Authenticator app',
+  hotp: 'Hardware token',
+  static: 'Backup codes',
+  email: 'E-mail',
+  sms: 'SMS',
+};
+
+interface Loaded<S, E> {
+  readonly state: S;
+  readonly version: number;
+  readonly entries: readonly { readonly event: E; readonly metadata: EventMetadata; readonly raw: RecordedEvent }[];
+}
+
+interface Executed<S, E> {
+  readonly state: S;
+  readonly version: number;
+  /** The events this command wrote, or had written before when it is replayed. */
+  readonly events: readonly E[];
+  readonly replayed: boolean;
+}
+
+interface Meta {
+  readonly commandId: string;
+  readonly correlationId: string;
+  readonly causationId: string;
+  readonly actor: string;
+  readonly client?: ClientContext;
+  readonly now: number;
+}
+
+const DEVICE_TYPES = new Set<string>([
+  'DeviceRegistered',
+  'DeviceConfirmed',
+  'DeviceRenamed',
+  'DeviceRemoved',
+  'StaticTokensIssued',
+  'ChallengeGenerated',
+  'ChallengeDeliveryFailed',
+  'ChallengeRefused',
+  'TokenVerified',
+  'VerificationFailed',
+  'VerificationRefused',
+  'ThrottleReset',
+]);
+const USER_TYPES = new Set<string>(['DeviceAttached', 'MatchSucceeded', 'MatchFailed', 'MatchRefused', 'ThrottleReset']);
+
+// ---- the engine ------------------------------------------------------------------------------
+
+export const createEngine = (o: EngineOptions): Engine => {
+  const { store, vault, sender } = o;
+  const clock = o.clock ?? systemClock;
+  const random = o.random;
+  const policy: Policy = isFullPolicy(o.policy) ? o.policy : makePolicy(o.policy ?? {});
+  const problems = policyProblems(policy);
+  if (problems.length > 0) throw new Error(`invalid policy: ${problems.join('; ')}`);
+  const maxRetries = o.maxConflictRetries ?? 100;
+  const issuer = o.issuer ?? 'factorstream';
+
+  const randomBytes = (n: number): Uint8Array => {
+    if (!random) throw new Failure(err('not-configured', 'the engine needs a Random port for this command'));
+    return random.bytes(n);
+  };
+
+  // -- input and metadata
+
+  const meta = (options: Options | undefined): Either<EngineError, Meta> => {
+    const decoded = decodeWith(CommandOptions, options ?? {});
+    if (isLeft(decoded)) return left(err('invalid-command', `invalid options: ${decoded.left}`));
+    const op = decoded.right;
+    const commandId = op.commandId ?? uuidFromBytes(randomBytes(16));
+    return right({
+      commandId,
+      correlationId: op.correlationId ?? commandId,
+      causationId: op.causationId ?? commandId,
+      actor: op.actor ?? 'system',
+      ...(op.client ? { client: op.client } : {}),
+      now: op.now ?? clock.now(),
+    });
+  };
+
+  const resolveDevice = (device: string): Either<EngineError, string> => {
+    if (typeof device !== 'string') return left(err('invalid-command', 'device must be a device id or a persistent id'));
+    if (device.includes('/')) {
+      const p = fromPersistentId(device);
+      return isLeft(p) ? left(err('invalid-command', p.left)) : right(p.right.deviceId);
+    }
+    return /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(device)
+      ? right(device)
+      : left(err('invalid-command', `"${device.slice(0, 80)}" is not a device id (a lower-case UUID) or persistent id (<kind>/<uuid>)`));
+  };
+
+  // -- loading
+
+  const load = async <S, E extends FactorEvent>(
+    stream: string,
+    types: Set<string>,
+    init: () => S,
+    step: (s: S, e: E) => S,
+  ): Promise<Loaded<S, E>> => {
+    const read = await store.readStream(stream);
+    let state = init();
+    const entries: { event: E; metadata: EventMetadata; raw: RecordedEvent }[] = [];
+    for (const raw of read.events) {
+      const decoded = types.has(raw.type) ? decodeEvent(raw.type, raw.data) : left(`event type "${raw.type.slice(0, 64)}" does not belong in this stream`);
+      if (isLeft(decoded))
+        throw new Failure(err('corrupt-event', `stream ${stream} version ${raw.version} holds an event that does not decode: ${decoded.left}`));
+      const m = decodeWith(EventMetadata, raw.metadata);
+      if (isLeft(m))
+        throw new Failure(err('corrupt-event', `stream ${stream} version ${raw.version} has metadata that does not decode: ${m.left}`));
+      const event = decoded.right as E;
+      state = step(state, event);
+      entries.push({ event, metadata: m.right, raw });
+    }
+    return { state, version: read.version, entries };
+  };
+
+  const loadDevice = (deviceId: string) =>
+    load<DeviceState, DeviceEvent>(deviceStream(deviceId), DEVICE_TYPES, initialState, evolve);
+  const loadUser = (userId: string) =>
+    load<UserState, UserEvent>(userStream(userId), USER_TYPES, initialUserState, evolveUser);
+
+  // -- the command loop
+
+  const execute = async <S, E extends FactorEvent>(
+    stream: string,
+    loader: () => Promise<Loaded<S, E>>,
+    step: (s: S, e: E) => S,
+    m: Meta,
+    decideOn: (state: S) => Promise<Either<DomainError | EngineError, E[]>>,
+  ): Promise<Executed<S, E>> => {
+    for (let attempt = 0; attempt <= maxRetries; attempt++) {
+      const loaded = await loader();
+      const done = loaded.entries.filter((x) => x.metadata.commandId === m.commandId);
+      if (done.length > 0) return { state: loaded.state, version: loaded.version, events: done.map((x) => x.event), replayed: true };
+      const decision = await decideOn(loaded.state);
+      if (isLeft(decision)) throw new Failure(decision.left as EngineError);
+      const events = decision.right;
+      if (events.length === 0) return { state: loaded.state, version: loaded.version, events, replayed: false };
+      const toStore = events.map((e, i) => {
+        const encoded = encodeEvent(e);
+        const metadata: EventMetadata = {
+          eventId: eventIdFor(m.commandId, i, stream),
+          commandId: m.commandId,
+          correlationId: m.correlationId,
+          causationId: m.causationId,
+          actor: m.actor,
+          ...(m.client ? { client: m.client } : {}),
+        };
+        return { eventId: metadata.eventId, type: encoded.type, data: encoded.data, metadata };
+      });
+      const result = await store.appendToStream(stream, toStore, loaded.version);
+      if (result.ok) {
+        let state = loaded.state;
+        for (const e of events) state = step(state, e);
+        return { state, version: result.version, events, replayed: false };
+      }
+    }
+    throw new Failure(err('conflict', `stream ${stream} kept changing; gave up after ${maxRetries + 1} attempts`));
+  };
+
+  const onDevice = (deviceId: string, m: Meta, command: DeviceCommand, context: (d: RegisteredDevice) => Promise<Partial<DecideContext>>) =>
+    execute<DeviceState, DeviceEvent>(deviceStream(deviceId), () => loadDevice(deviceId), evolve, m, async (state) => {
+      // Secrets are opened only for a device that can take the command.
+      const extra = state.status === 'registered' && !state.removed ? await context(state) : {};
+      return decide(command, state, { now: m.now, policy, ...extra });
+    });
+
+  const onUser = (userId: string, m: Meta, command: UserCommand) =>
+    execute<UserState, UserEvent>(userStream(userId), () => loadUser(userId), evolveUser, m, async (state) =>
+      decideUser(command, state, { now: m.now, policy }),
+    );
+
+  const keysFor = async (d: RegisteredDevice): Promise<Partial<DecideContext>> => {
+    switch (d.k.kind) {
+      case 'totp':
+      case 'hotp':
+        return { secret: await vault.open(d.deviceId, d.k.config.secret) };
+      case 'static':
+      case 'email':
+      case 'sms':
+        return { digest: await vault.digester(d.deviceId) };
+    }
+  };
+
+  const run = <A>(f: () => Promise<A>): TaskEither<EngineError, A> => async () => {
+    try {
+      return right(await f());
+    } catch (e) {
+      return left(toEngineError(e));
+    }
+  };
+  const must = <A>(e: Either<EngineError, A>): A => {
+    if (isLeft(e)) throw new Failure(e.left);
+    return e.right;
+  };
+  const mustDevice = (d: string) => must(resolveDevice(d));
+
+  // -- views
+
+  const view = (d: RegisteredDevice, version: number, now: number): DeviceView => {
+    const k = d.k;
+    const t = throttleStatus(d.throttle, now, policy.throttle[k.kind]);
+    const cooling = checkCooldown(d.cooldown, now, policy.cooldownSeconds);
+    return {
+      deviceId: d.deviceId,
+      persistentId: persistentId(k.kind, d.deviceId),
+      userId: d.userId,
+      kind: k.kind,
+      name: d.name,
+      confirmed: d.confirmed,
+      removed: d.removed,
+      createdAt: d.createdAt,
+      lastUsedAt: d.lastUsedAt,
+      version,
+      throttle: { failureCount: t.failureCount, lockedUntil: t.lockedUntil, lastFailureAt: d.throttle.lastFailureAt },
+      cooldown: { lastGeneratedAt: d.cooldown.lastGeneratedAt, nextChallengeAt: cooling.allowed ? null : cooling.retryAt },
+      ...(k.kind === 'totp'
+        ? {
+            totp: {
+              algorithm: k.config.algorithm,
+              digits: k.config.digits,
+              step: k.config.step,
+              t0: k.config.t0,
+              tolerance: k.config.tolerance,
+              drift: k.drift,
+              lastStep: k.lastStep,
+            },
+          }
+        : {}),
+      ...(k.kind === 'hotp'
+        ? { hotp: { algorithm: k.config.algorithm, digits: k.config.digits, tolerance: k.config.tolerance, counter: k.counter } }
+        : {}),
+      ...(k.kind === 'static' ? { backupCodesLeft: k.digests.length } : {}),
+      ...(k.kind === 'email' || k.kind === 'sms'
+        ? { pendingCode: k.validUntil !== null && now < k.validUntil ? { validUntil: k.validUntil } : null }
+        : {}),
+      origin: d.origin,
+    };
+  };
+
+  const registeredOrFail = (state: DeviceState, deviceId: string): RegisteredDevice => {
+    if (state.status === 'empty') throw new Failure(err('device-not-found', `no device with id ${deviceId}`));
+    return state;
+  };
+
+  const verifyOutcome = (deviceId: string, state: DeviceState, events: readonly DeviceEvent[]): VerifyOutcome => {
+    const d = registeredOrFail(state, deviceId);
+    for (const e of events) {
+      if (e.type === 'TokenVerified')
+        return { ok: true, deviceId, persistentId: persistentId(d.k.kind, deviceId), confirmed: d.confirmed };
+      if (e.type === 'VerificationFailed') return { ok: false, deviceId, reason: e.data.reason };
+      if (e.type === 'VerificationRefused')
+        return { ok: false, deviceId, reason: 'throttled', retryAt: e.data.lockedUntil, failureCount: e.data.failureCount };
+    }
+    throw new Failure(err('internal', 'the verification produced no outcome'));
+  };
+
+  // -- commands
+
+  const register = (input: RegisterInput, options?: Options) =>
+    run(async (): Promise<Registered> => {
+      const m = must(meta(options));
+      const kind = decodeWith(KindInput, (input as { kind?: unknown } | null)?.kind);
+      if (isLeft(kind)) throw new Failure(err('invalid-command', kind.left));
+      const decoded = decodeWith(registerInputCodecs[kind.right] as unknown as import('io-ts').Decoder<unknown, RegisterInput>, input);
+      if (isLeft(decoded)) throw new Failure(err('invalid-command', decoded.left));
+      const i = decoded.right;
+      const deviceId = deviceIdFor(m.commandId);
+      await vault.createDeviceKey(deviceId);
+
+      let config: DeviceConfig;
+      let key: Uint8Array | undefined;
+      switch (i.kind) {
+        case 'totp': {
+          const algorithm = i.algorithm ?? 'SHA1';
+          key = i.secret ?? randomBytes(newKeyBytes[algorithm]);
+          config = {
+            kind: 'totp',
+            secret: await vault.seal(deviceId, key),
+            algorithm,
+            digits: i.digits ?? 6,
+            step: i.step ?? 30,
+            t0: i.t0 ?? 0,
+            tolerance: i.tolerance ?? 1,
+            drift: i.drift ?? 0,
+            lastStep: i.lastStep ?? -1,
+          };
+          break;
+        }
+        case 'hotp': {
+          const algorithm = i.algorithm ?? 'SHA1';
+          key = i.secret ?? randomBytes(newKeyBytes[algorithm]);
+          config = {
+            kind: 'hotp',
+            secret: await vault.seal(deviceId, key),
+            algorithm,
+            digits: i.digits ?? 6,
+            tolerance: i.tolerance ?? 5,
+            counter: i.counter ?? 0,
+          };
+          break;
+        }
+        case 'static':
+          config = { kind: 'static' };
+          break;
+        case 'email':
+        case 'sms':
+          config = { kind: i.kind, destination: await vault.seal(deviceId, Buffer.from(i.destination, 'utf8')) };
+          break;
+      }
+      // The user stream first: a crash in between leaves a reference to a device that does
+      // not exist yet (skipped by readers), never a device its user cannot find.
+      await onUser(i.userId, m, { type: 'AttachDevice', deviceId, kind: i.kind });
+      const done = await onDevice(deviceId, m, {
+        type: 'RegisterDevice',
+        deviceId,
+        userId: i.userId,
+        name: i.name ?? DEFAULT_NAMES[i.kind],
+        confirmed: i.confirmed ?? i.kind === 'static',
+        config,
+        ...(i.origin ? { origin: i.origin } : {}),
+        ...(i.throttle ? { throttle: i.throttle } : {}),
+      }, async () => ({}));
+      const d = registeredOrFail(done.state, deviceId);
+      const base = { deviceId, persistentId: persistentId(d.k.kind, deviceId), kind: d.k.kind, replayed: done.replayed };
+      if (d.k.kind === 'totp' || d.k.kind === 'hotp') {
+        // On a replay the key is the stored one, not the one drawn for this attempt.
+        const stored = done.replayed ? await vault.open(deviceId, d.k.config.secret) : key!;
+        const c = d.k.config;
+        const uri = otpauthUri({
+          kind: d.k.kind,
+          key: stored,
+          account: d.userId,
+          issuer,
+          algorithm: c.algorithm,
+          digits: c.digits,
+          ...(c.kind === 'totp' ? { step: c.step } : { counter: c.counter }),
+        });
+        return { ...base, otpauthUri: uri, secretBase32: toBase32(stored) };
+      }
+      return base;
+    });
+
+  const verifyWith = (confirming: boolean) => (device: string, token: unknown, options?: Options) =>
+    run(async (): Promise<VerifyOutcome> => {
+      const deviceId = mustDevice(device);
+      const m = must(meta(options));
+      const command: DeviceCommand = confirming ? { type: 'ConfirmDevice', token } : { type: 'VerifyToken', token };
+      const done = await onDevice(deviceId, m, command, keysFor);
+      return verifyOutcome(deviceId, done.state, done.events);
+    });
+
+  const match = (userId: string, token: unknown, options?: Options) =>
+    run(async (): Promise<MatchOutcome> => {
+      const m = must(meta(options));
+      if (typeof userId !== 'string' || userId.length === 0 || userId.length > 128)
+        throw new Failure(err('invalid-command', 'userId must be 1–128 characters long'));
+      for (let attempt = 0; attempt <= maxRetries; attempt++) {
+        const user = await loadUser(userId);
+        const previous = user.entries.filter((x) => x.metadata.commandId === m.commandId).map((x) => x.event);
+        const earlier = previous.find((e) => e.type === 'MatchSucceeded' || e.type === 'MatchFailed' || e.type === 'MatchRefused');
+        if (earlier?.type === 'MatchSucceeded')
+          return { ok: true, deviceId: earlier.data.deviceId, persistentId: persistentId(kindOfAttached(user.state, earlier.data.deviceId), earlier.data.deviceId) };
+        if (earlier?.type === 'MatchFailed') return { ok: false, reason: 'no-match' };
+        if (earlier?.type === 'MatchRefused')
+          return { ok: false, reason: 'throttled', retryAt: earlier.data.lockedUntil, failureCount: earlier.data.failureCount };
+        if (user.state.devices.length === 0) throw new Failure(err('device-not-found', `user ${userId.slice(0, 128)} has no devices`));
+
+        const check = must(mapDomain(decideUser({ type: 'CheckMatchAllowed' }, user.state, { now: m.now, policy })));
+        if (check.length > 0) {
+          const r = await appendUser(userId, user.version, check, m);
+          if (!r) continue;
+          const refused = check.find((e) => e.type === 'MatchRefused');
+          return refused?.type === 'MatchRefused'
+            ? { ok: false, reason: 'throttled', retryAt: refused.data.lockedUntil, failureCount: refused.data.failureCount }
+            : { ok: false, reason: 'throttled' };
+        }
+
+        let tried = 0;
+        for (const { deviceId } of user.state.devices) {
+          const loaded = await loadDevice(deviceId);
+          const d = loaded.state;
+          if (d.status === 'empty' || d.removed || !d.confirmed) continue;
+          tried++;
+          // A trial decision: is this the device the code belongs to? Nothing is written for
+          // the devices that do not match, so their throttles are left alone.
+          const ctx: DecideContext = { now: m.now, policy, ...(await keysFor(d)) };
+          const trial = decide({ type: 'VerifyToken', token }, d, ctx);
+          if (isLeft(trial) || !trial.right.some((e) => e.type === 'TokenVerified')) continue;
+          const deviceMeta: Meta = { ...m, commandId: `${m.commandId}:device:${deviceId}` };
+          const done = await onDevice(deviceId, deviceMeta, { type: 'VerifyToken', token }, keysFor);
+          const outcome = verifyOutcome(deviceId, done.state, done.events);
+          if (!outcome.ok) continue; // lost a race for this code: it counts as not matching
+          const success = must(mapDomain(decideUser({ type: 'RecordMatchSuccess', deviceId }, user.state, { now: m.now, policy })));
+          if (success.length > 0) await onUser(userId, m, { type: 'RecordMatchSuccess', deviceId });
+          return { ok: true, deviceId, persistentId: persistentId(d.k.kind, deviceId) };
+        }
+        const failed = must(mapDomain(decideUser({ type: 'RecordMatchFailure', devicesTried: tried }, user.state, { now: m.now, policy })));
+        if (await appendUser(userId, user.version, failed, m)) return { ok: false, reason: 'no-match' };
+      }
+      throw new Failure(err('conflict', `the user stream of ${userId.slice(0, 128)} kept changing; gave up`));
+    });
+
+  const kindOfAttached = (s: UserState, deviceId: string): Kind => s.devices.find((d) => d.deviceId === deviceId)?.kind ?? 'totp';
+
+  const mapDomain = <A>(e: Either<DomainError, A>): Either<EngineError, A> => (isLeft(e) ? left(fromDomain(e.left)) : e);
+
+  /** Appends user events decided outside `execute`; false on a conflict. */
+  const appendUser = async (userId: string, expected: number, events: readonly UserEvent[], m: Meta): Promise<boolean> => {
+    const stream = userStream(userId);
+    const r = await store.appendToStream(
+      stream,
+      events.map((e, i) => {
+        const encoded = encodeEvent(e);
+        const metadata: EventMetadata = {
+          eventId: eventIdFor(m.commandId, i, stream),
+          commandId: m.commandId,
+          correlationId: m.correlationId,
+          causationId: m.causationId,
+          actor: m.actor,
+          ...(m.client ? { client: m.client } : {}),
+        };
+        return { eventId: metadata.eventId, type: encoded.type, data: encoded.data, metadata };
+      }),
+      expected,
+    );
+    return r.ok;
+  };
+
+  const challenge = (device: string, options?: Options) =>
+    run(async (): Promise<ChallengeOutcome> => {
+      const deviceId = mustDevice(device);
+      const m = must(meta(options));
+      if (!sender) throw new Failure(err('not-configured', 'no TokenSender is configured: the engine cannot deliver codes'));
+      const code = numericCodeFromBytes(randomBytes(NUMERIC_CODE_BYTES), policy.codeDigits);
+      const done = await onDevice(deviceId, m, { type: 'GenerateChallenge' }, async (d) => ({
+        ...(await keysFor(d)),
+        challengeCode: code,
+      }));
+      const d = registeredOrFail(done.state, deviceId);
+      const generated = done.events.find((e) => e.type === 'ChallengeGenerated');
+      const refused = done.events.find((e) => e.type === 'ChallengeRefused');
+      if (refused?.type === 'ChallengeRefused') return { ok: false, deviceId, reason: 'cooldown', retryAt: refused.data.retryAt };
+      if (generated?.type !== 'ChallengeGenerated') throw new Failure(err('internal', 'the challenge produced no outcome'));
+      if (done.replayed) return { ok: true, deviceId, validUntil: generated.data.validUntil, replayed: true };
+      if (d.k.kind !== 'email' && d.k.kind !== 'sms') throw new Failure(err('wrong-kind', 'not a side-channel device'));
+      const destination = Buffer.from(await vault.open(deviceId, d.k.config.destination)).toString('utf8');
+      let delivered: { ok: true } | { ok: false; reason: string };
+      try {
+        delivered = await sender.send({ deviceId, kind: d.k.kind, destination, code, validUntil: generated.data.validUntil });
+      } catch (e) {
+        delivered = { ok: false, reason: `the sender failed: ${e instanceof Error ? e.name : 'unknown error'}` };
+      }
+      if (delivered.ok) return { ok: true, deviceId, validUntil: generated.data.validUntil, replayed: false };
+      const reason = scrub(delivered.reason, [code, destination]);
+      await onDevice(deviceId, { ...m, commandId: `${m.commandId}:delivery-failed`, causationId: m.commandId }, { type: 'RecordDeliveryFailure', reason }, async () => ({}));
+      return { ok: false, deviceId, reason: 'delivery-failed', message: reason };
+    });
+
+  const issueBackupCodes = (
+    target: { readonly device: string } | { readonly userId: string; readonly name?: string },
+    options?: Options & { readonly count?: number },
+  ) =>
+    run(async (): Promise<BackupCodes> => {
+      const { count, ...rest } = options ?? {};
+      const m = must(meta(rest));
+      const n = count ?? policy.backupCodeCount;
+      if (!Number.isSafeInteger(n) || n < 1 || n > 100)
+        throw new Failure(err('invalid-command', `count must be a whole number from 1 to 100 (got ${String(n).slice(0, 20)})`));
+      let deviceId: string;
+      if ('device' in target) deviceId = mustDevice(target.device);
+      else {
+        const found = await findStaticDevice(target.userId);
+        if (found) deviceId = found;
+        else {
+          const r = await register(
+            { kind: 'static', userId: target.userId, confirmed: true, ...(target.name ? { name: target.name } : {}) },
+            { ...rest, commandId: `${m.commandId}:register` },
+          )();
+          if (isLeft(r)) throw new Failure(r.left);
+          deviceId = r.right.deviceId;
+        }
+      }
+      const codes = Array.from({ length: n }, () => backupCodeFromBytes(randomBytes(5)));
+      const done = await onDevice(deviceId, m, { type: 'IssueStaticTokens' }, async (d) => ({ ...(await keysFor(d)), staticCodes: codes }));
+      const d = registeredOrFail(done.state, deviceId);
+      return { deviceId, persistentId: persistentId(d.k.kind, deviceId), codes: done.replayed ? [] : codes, replayed: done.replayed };
+    });
+
+  const findStaticDevice = async (userId: string): Promise<string | null> => {
+    const user = await loadUser(userId);
+    for (const d of user.state.devices) {
+      if (d.kind !== 'static') continue;
+      const loaded = await loadDevice(d.deviceId);
+      if (loaded.state.status === 'registered' && !loaded.state.removed) return d.deviceId;
+    }
+    return null;
+  };
+
+  const simple = (command: (o: Options | undefined) => DeviceCommand, after?: (deviceId: string) => Promise<void>) =>
+    (device: string, options: Options | undefined) =>
+      run(async (): Promise<DeviceView> => {
+        const deviceId = mustDevice(device);
+        const m = must(meta(options));
+        const done = await onDevice(deviceId, m, command(options), async () => ({}));
+        if (after) await after(deviceId);
+        return view(registeredOrFail(done.state, deviceId), done.version, m.now);
+      });
+
+  const checkedText = (what: string, value: unknown, max: number): string => {
+    if (typeof value !== 'string' || value.trim().length === 0 || value.length > max)
+      throw new Failure(err('invalid-command', `${what} must be 1–${max} characters long`));
+    // eslint-disable-next-line no-control-regex
+    if (/[\u0000-\u001f\u007f]/.test(value)) throw new Failure(err('invalid-command', `${what} must not contain control characters`));
+    return value;
+  };
+
+  const readDevice = (device: string, at?: number) =>
+    run(async (): Promise<DeviceView> => {
+      const deviceId = mustDevice(device);
+      const loaded = await loadDevice(deviceId);
+      if (at === undefined) return view(registeredOrFail(loaded.state, deviceId), loaded.version, clock.now());
+      if (!Number.isFinite(at)) throw new Failure(err('invalid-command', 'the instant must be a number of ms since the epoch'));
+      let s: DeviceState = initialState();
+      let version = 0;
+      for (const x of loaded.entries) {
+        if (x.event.data.at > at) break;
+        s = evolve(s, x.event);
+        version = x.raw.version;
+      }
+      if (s.status === 'empty') throw new Failure(err('device-not-found', `device ${deviceId} did not exist at ${new Date(at).toISOString()}`));
+      return view(s, version, at);
+    });
+
+  const historyOf = (loaded: Loaded<unknown, FactorEvent>): HistoryEntry[] =>
+    loaded.entries.map((x) => ({
+      version: x.raw.version,
+      position: x.raw.position,
+      recordedAt: x.raw.recordedAt,
+      event: x.event,
+      metadata: x.metadata,
+    }));
+
+  return {
+    policy,
+    register,
+    confirm: verifyWith(true),
+    verify: verifyWith(false),
+    match,
+    challenge,
+    issueBackupCodes,
+    resetThrottle: (device, reason, options) =>
+      simple(() => ({ type: 'ResetThrottle', reason: checkedText('reason', reason, 500) }))(device, options),
+    resetUserThrottle: (userId, reason, options) =>
+      run(async () => {
+        const m = must(meta(options));
+        await onUser(checkedText('userId', userId, 128), m, { type: 'ResetUserThrottle', reason: checkedText('reason', reason, 500) });
+      }),
+    rename: (device, name, options) => simple(() => ({ type: 'RenameDevice', name: checkedText('name', name, 64) }))(device, options),
+    remove: (device, reason, options) =>
+      simple(
+        () => ({ type: 'RemoveDevice', ...(reason === undefined ? {} : { reason: checkedText('reason', reason, 500) }) }),
+        // The key goes after the removal is recorded; a crash in between leaves a removed
+        // device whose key a retried remove (same command id) destroys.
+        (deviceId) => vault.shred(deviceId),
+      )(device, options),
+    device: (device) => readDevice(device),
+    deviceAt: (device, at) => readDevice(device, at),
+    history: (device) => run(async () => historyOf(await loadDevice(mustDevice(device)))),
+    userHistory: (userId) => run(async () => historyOf(await loadUser(checkedText('userId', userId, 128)))),
+    userDevices: (userId, filter) =>
+      run(async () => {
+        const user = await loadUser(checkedText('userId', userId, 128));
+        const now = clock.now();
+        const out: DeviceView[] = [];
+        for (const { deviceId } of user.state.devices) {
+          const loaded = await loadDevice(deviceId);
+          const d = loaded.state;
+          if (d.status === 'empty' || d.removed) continue;
+          if (filter?.confirmed !== undefined && d.confirmed !== filter.confirmed) continue;
+          out.push(view(d, loaded.version, now));
+        }
+        return out;
+      }),
+  };
+};
+
+const isFullPolicy = (p: unknown): p is Policy =>
+  typeof p === 'object' && p !== null && 'throttle' in p && 'matchThrottle' in p && 'cooldownSeconds' in p &&
+  'codeValiditySeconds' in p && 'codeDigits' in p && 'maxDrift' in p && 'totpSync' in p && 'backupCodeCount' in p &&
+  ['totp', 'hotp', 'static', 'email', 'sms'].every((k) => k in (p as Policy).throttle);
+
+/** Removes any occurrence of the given secrets from a message. */
+const scrub = (message: string, secrets: readonly string[]): string => {
+  let out = String(message).slice(0, 300);
+  for (const s of secrets) if (s) out = out.split(s).join('[redacted]');
+  return out.length > 0 ? out : 'delivery failed';
+};
+

@@ -1,0 +1,47 @@
+/**
+ * TOTP (RFC 6238) with django-otp's rules: window t+drift−tolerance … t+drift+tolerance,
+ * first match in ascending order, a replay guard (a step at or below the last accepted one
+ * is refused) and drift learned on success — bounded here by maxDrift.
+ */
+import type { TotpConfig } from '../events.ts';
+import { hotpValue, sameValue } from './oath.ts';
+
+export interface TotpState {
+  readonly drift: number;
+  readonly lastStep: number;
+}
+
+/** The time step at `nowMs` (now floored to whole seconds, as django-otp does). */
+export const timeStep = (nowMs: number, step: number, t0: number): number =>
+  Math.floor((Math.floor(nowMs / 1000) - t0) / step);
+
+export type TotpVerification =
+  | { readonly ok: true; readonly step: number; readonly drift: number }
+  | { readonly ok: false; readonly reason: 'invalid' | 'replay' };
+
+export const verifyTotp = (
+  config: TotpConfig,
+  state: TotpState,
+  key: Uint8Array,
+  token: number,
+  nowMs: number,
+  options: { readonly maxDrift: number; readonly sync: boolean },
+): TotpVerification => {
+  const t = timeStep(nowMs, config.step, config.t0);
+  let matched: number | null = null;
+  let replayed = false;
+  // Every step of the window is computed, so timing does not tell which one matched.
+  for (let o = -config.tolerance; o <= config.tolerance; o++) {
+    const s = t + state.drift + o;
+    if (s < 0) continue;
+    const same = sameValue(hotpValue(key, s, config.digits, config.algorithm), token);
+    if (same && s <= state.lastStep) replayed = true;
+    else if (same && matched === null) matched = s;
+  }
+  if (matched !== null) {
+    const learned = options.sync ? matched - t : state.drift;
+    const drift = Math.max(-options.maxDrift, Math.min(options.maxDrift, learned));
+    return { ok: true, step: matched, drift };
+  }
+  return { ok: false, reason: replayed ? 'replay' : 'invalid' };
+};
