@@ -15,6 +15,7 @@ import {
   type SubscribeOptions,
   type Subscription,
 } from '../../domain/ports.ts';
+import { encodeEvents } from './stored-event.ts';
 
 /** Global positions are 1-based counters, zero-padded so that they sort as strings. */
 export const formatPosition = (n: number): GlobalPosition => String(n).padStart(16, '0');
@@ -68,12 +69,14 @@ export const createMemoryEventStore = (options: MemoryEventStoreOptions = {}): E
       return { ok: false, expectedVersion, actualVersion: actual };
     }
     if (events.length === 0) return { ok: true, version: actual, position: formatPosition(log.length) };
+    // The same checks as the SQL stores (JSON objects, no repeated ids), and the same round
+    // trip through JSON, so that what a test stores here is what a real store would give back.
+    const encoded = encodeEvents(events);
     for (const e of events) {
       if (ids.has(e.eventId)) throw new StoreError('invalid', `event id ${e.eventId} is already stored`);
     }
     const at = now();
-    // Structured clones keep callers from mutating what was stored.
-    const recorded = events.map(
+    const recorded = encoded.map(
       (e, i): RecordedEvent => ({
         streamName,
         version: actual + i + 1,
@@ -81,8 +84,8 @@ export const createMemoryEventStore = (options: MemoryEventStoreOptions = {}): E
         recordedAt: at,
         eventId: e.eventId,
         type: e.type,
-        data: structuredClone(e.data),
-        metadata: structuredClone(e.metadata),
+        data: JSON.parse(e.data) as unknown,
+        metadata: JSON.parse(e.metadata) as unknown,
       }),
     );
     for (const r of recorded) {

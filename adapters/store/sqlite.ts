@@ -1,0 +1,306 @@
+/**
+ * The embedded event store: one SQLite file, through better-sqlite3.
+ *
+ * - WAL journal, so readers (in this and other processes) never block the writer.
+ * - `synchronous=FULL` by default: in WAL mode every commit fsyncs the WAL before the append
+ *   is acknowledged, so an acknowledged append survives a process crash *and* a power loss.
+ *   `NORMAL` fsyncs only at checkpoints: still safe against a crashed process, but the last
+ *   commits before a power loss or OS crash may be rolled back. Choose it only for
+ *   throw-away data or benchmarks.
+ * - One connection per store. better-sqlite3 is synchronous, so within a process appends are
+ *   already serialised; between processes, every append runs in `BEGIN IMMEDIATE`, which
+ *   takes the write lock before reading the stream's version, so the version check and the
+ *   insert cannot interleave with another writer. `busy_timeout` makes a second process wait
+ *   for the lock (up to 5 s by default) instead of failing with SQLITE_BUSY. While it waits,
+ *   this process's event loop is blocked: that is the price of a synchronous driver.
+ * - SQLite serialises writers, so `position` (an AUTOINCREMENT rowid, never reused) follows
+ *   commit order and readAll needs no visibility trick (compare postgres.ts).
+ *
+ * Positions are the rowid zero-padded to 19 digits (the width of SQLite's largest integer), so
+ * that they sort as strings.
+ */
+import Database from 'better-sqlite3';
+import {
+  StoreError,
+  type AppendResult,
+  type EventStore,
+  type GlobalPosition,
+  type NewEvent,
+  type ReadAllOptions,
+  type ReadAllResult,
+  type RecordedEvent,
+  type StreamRead,
+} from '../../domain/ports.ts';
+import { createSubscriptionHub } from './polling-subscription.ts';
+import {
+  checkExpectedVersion,
+  checkLimit,
+  decodeRow,
+  decodeStream,
+  encodeEvents,
+  isRetryOf,
+  toSafeInteger,
+  type EncodedEvent,
+  type StoredRow,
+} from './stored-event.ts';
+
+export interface SqliteEventStoreOptions {
+  /** File path, or `:memory:` for a private in-memory database. */
+  readonly path: string;
+  /** See the file comment. Default FULL. */
+  readonly synchronous?: 'FULL' | 'NORMAL';
+  /** How long an append waits for another process's write lock. Default 5000 ms. */
+  readonly busyTimeoutMs?: number;
+  /** How often subscriptions poll for other processes' appends. Default 50 ms. */
+  readonly pollIntervalMs?: number;
+  /** Clock for `recordedAt`; defaults to the system clock. */
+  readonly now?: () => number;
+}
+
+/** The schema version this code writes; recorded in `PRAGMA user_version`. */
+export const SQLITE_SCHEMA_VERSION = 1;
+
+/** Migrations by the version they produce. Each runs inside the opening transaction. */
+const MIGRATIONS: Record<number, string> = {
+  1: `
+    CREATE TABLE events (
+      position    INTEGER PRIMARY KEY AUTOINCREMENT,
+      stream_name TEXT    NOT NULL,
+      version     INTEGER NOT NULL CHECK (version > 0),
+      event_id    TEXT    NOT NULL UNIQUE,
+      type        TEXT    NOT NULL,
+      data        TEXT    NOT NULL,  -- JSON object
+      metadata    TEXT    NOT NULL,  -- JSON object
+      recorded_at INTEGER NOT NULL,  -- ms since the epoch
+      UNIQUE (stream_name, version)
+    );`,
+};
+
+const POSITION_DIGITS = 19;
+const MAX_INT64 = 2n ** 63n - 1n;
+const formatPosition = (n: bigint): GlobalPosition => n.toString().padStart(POSITION_DIGITS, '0');
+const parsePosition = (p: GlobalPosition | null | undefined): bigint => {
+  if (p === null || p === undefined || p === '') return 0n;
+  const n = /^\d{1,19}$/.test(p) ? BigInt(p) : -1n;
+  if (n < 0n || n > MAX_INT64) throw new StoreError('invalid', `not a position of a SQLite store: "${p.slice(0, 40)}"`);
+  return n;
+};
+
+/** Row shape of the SELECTs below (integers are bigints: the statements use safeIntegers). */
+interface Row {
+  position: bigint;
+  stream_name: string;
+  version: bigint;
+  event_id: string;
+  type: string;
+  data: string;
+  metadata: string;
+  recorded_at: bigint;
+}
+const COLUMNS = 'position, stream_name, version, event_id, type, data, metadata, recorded_at';
+
+const toStoredRow = (r: Row): StoredRow => {
+  const position = formatPosition(r.position);
+  const where = `stream "${r.stream_name}" at position ${position}:`;
+  return {
+    streamName: r.stream_name,
+    version: toSafeInteger(r.version, `${where} version`),
+    position,
+    eventId: r.event_id,
+    type: r.type,
+    data: r.data,
+    metadata: r.metadata,
+    recordedAt: toSafeInteger(r.recorded_at, `${where} recorded_at`),
+  };
+};
+
+const sqliteCode = (error: unknown): string | undefined =>
+  error instanceof Database.SqliteError ? error.code : undefined;
+
+/** Translates driver errors into StoreErrors; leaves StoreErrors and programming errors alone. */
+const translate = (error: unknown, path: string, action: string): unknown => {
+  if (error instanceof StoreError) return error;
+  const code = sqliteCode(error);
+  const detail = (error as Error)?.message ?? String(error);
+  if (code?.startsWith('SQLITE_BUSY') || code?.startsWith('SQLITE_LOCKED'))
+    return new StoreError(
+      'unavailable',
+      `SQLite database "${path}" stayed locked by another connection while trying to ${action} (${detail}); ` +
+        'retry, or raise busyTimeoutMs',
+      { cause: error },
+    );
+  if (code === 'SQLITE_CORRUPT' || code === 'SQLITE_NOTADB')
+    return new StoreError('corrupt', `"${path}" is not a usable SQLite database (${detail})`, { cause: error });
+  if (/^SQLITE_(CANTOPEN|IOERR|FULL|READONLY)/.test(code ?? ''))
+    return new StoreError('unavailable', `cannot ${action} in SQLite database "${path}" (${detail})`, { cause: error });
+  return error;
+};
+
+/** Opens the database and brings its schema to SQLITE_SCHEMA_VERSION. */
+const open = (options: SqliteEventStoreOptions): Database.Database => {
+  const { path } = options;
+  const synchronous = options.synchronous ?? 'FULL';
+  const busyTimeoutMs = options.busyTimeoutMs ?? 5000;
+  // Both end up in PRAGMA text: accept only what they may be.
+  if (synchronous !== 'FULL' && synchronous !== 'NORMAL')
+    throw new StoreError('invalid', `synchronous must be FULL or NORMAL, got ${String(synchronous)}`);
+  if (!Number.isSafeInteger(busyTimeoutMs) || busyTimeoutMs < 0)
+    throw new StoreError('invalid', `busyTimeoutMs must be a whole number ≥ 0, got ${busyTimeoutMs}`);
+  let db: Database.Database;
+  try {
+    db = new Database(path);
+  } catch (error) {
+    // better-sqlite3 throws a TypeError when the directory does not exist.
+    throw new StoreError('unavailable', `cannot open SQLite database "${path}": ${(error as Error).message}`, { cause: error });
+  }
+  try {
+    // busy_timeout first: switching to WAL needs a lock another process may hold.
+    db.pragma(`busy_timeout = ${busyTimeoutMs}`);
+    db.pragma('journal_mode = WAL');
+    db.pragma(`synchronous = ${synchronous}`);
+    db.transaction(() => {
+      const current = db.pragma('user_version', { simple: true }) as number;
+      if (current > SQLITE_SCHEMA_VERSION)
+        throw new StoreError(
+          'invalid',
+          `SQLite database "${path}" has schema version ${current}, newer than this factorstream supports ` +
+            `(${SQLITE_SCHEMA_VERSION}); upgrade factorstream`,
+        );
+      for (let v = current + 1; v <= SQLITE_SCHEMA_VERSION; v++) db.exec(MIGRATIONS[v]!);
+      if (current !== SQLITE_SCHEMA_VERSION) db.pragma(`user_version = ${SQLITE_SCHEMA_VERSION}`);
+    }).immediate();
+    return db;
+  } catch (error) {
+    db.close();
+    throw translate(error, path, 'open the event store');
+  }
+};
+
+export const createSqliteEventStore = (options: SqliteEventStoreOptions): EventStore => {
+  const { path } = options;
+  const now = options.now ?? (() => Date.now());
+  const db = open(options);
+  let closed = false;
+
+  const selectStream = db.prepare(`SELECT ${COLUMNS} FROM events WHERE stream_name = ? ORDER BY version`).safeIntegers(true);
+  const selectFrom = db
+    .prepare(`SELECT ${COLUMNS} FROM events WHERE stream_name = ? AND version > ? ORDER BY version LIMIT ?`)
+    .safeIntegers(true);
+  const selectAll = db.prepare(`SELECT ${COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?`).safeIntegers(true);
+  const selectHead = db
+    .prepare('SELECT version, position FROM events WHERE stream_name = ? ORDER BY version DESC LIMIT 1')
+    .safeIntegers(true);
+  const selectEventId = db.prepare('SELECT stream_name, version FROM events WHERE event_id = ?');
+  const insert = db.prepare(
+    `INSERT INTO events (stream_name, version, event_id, type, data, metadata, recorded_at)
+     VALUES (@streamName, @version, @eventId, @type, @data, @metadata, @recordedAt)`,
+  );
+
+  const checkOpen = () => {
+    if (closed) throw new StoreError('closed', 'the event store is closed');
+  };
+
+  const head = (streamName: string) => {
+    const row = selectHead.get(streamName) as { version: bigint; position: bigint } | undefined;
+    if (!row) return { version: 0, position: 0n };
+    return { version: toSafeInteger(row.version, `stream "${streamName}" version`), position: row.position };
+  };
+
+  // Runs under BEGIN IMMEDIATE: nobody else can write between the version check and the insert.
+  const appendTransaction = db.transaction(
+    (streamName: string, events: readonly EncodedEvent[], expectedVersion: number): AppendResult => {
+      const current = head(streamName);
+      if (current.version !== expectedVersion) {
+        if (current.version > expectedVersion) {
+          const stored = (selectFrom.all(streamName, expectedVersion, events.length) as Row[]).map(toStoredRow);
+          if (isRetryOf(stored, events)) {
+            const lastOne = stored[events.length - 1]!;
+            return { ok: true, version: lastOne.version, position: lastOne.position };
+          }
+        }
+        return { ok: false, expectedVersion, actualVersion: current.version };
+      }
+      if (events.length === 0) return { ok: true, version: current.version, position: formatPosition(current.position) };
+      const recordedAt = now();
+      let position = 0n;
+      events.forEach((e, i) => {
+        try {
+          position = BigInt(insert.run({ streamName, version: expectedVersion + i + 1, recordedAt, ...e }).lastInsertRowid);
+        } catch (error) {
+          // The version was checked under the write lock, so a unique violation is the event id.
+          if (sqliteCode(error) === 'SQLITE_CONSTRAINT_UNIQUE') {
+            const other = selectEventId.get(e.eventId) as { stream_name: string; version: number } | undefined;
+            throw new StoreError(
+              'invalid',
+              `event id ${e.eventId} is already stored` +
+                (other ? ` (stream "${other.stream_name}" version ${other.version})` : ''),
+              { cause: error },
+            );
+          }
+          throw error;
+        }
+      });
+      return { ok: true, version: expectedVersion + events.length, position: formatPosition(position) };
+    },
+  );
+
+  const appendToStream = async (
+    streamName: string,
+    events: readonly NewEvent[],
+    expectedVersion: number,
+  ): Promise<AppendResult> => {
+    checkOpen();
+    checkExpectedVersion(expectedVersion);
+    const encoded = encodeEvents(events);
+    let result: AppendResult;
+    try {
+      result = appendTransaction.immediate(streamName, encoded, expectedVersion);
+    } catch (error) {
+      throw translate(error, path, `append to stream "${streamName}"`);
+    }
+    if (result.ok && events.length > 0) hub.notify();
+    return result;
+  };
+
+  const readStream = async (streamName: string): Promise<StreamRead> => {
+    checkOpen();
+    let rows: Row[];
+    try {
+      rows = selectStream.all(streamName) as Row[];
+    } catch (error) {
+      throw translate(error, path, `read stream "${streamName}"`);
+    }
+    const events = decodeStream(rows.map(toStoredRow));
+    return { version: events.length, events };
+  };
+
+  const readAll = async (o: ReadAllOptions = {}): Promise<ReadAllResult> => {
+    checkOpen();
+    checkLimit(o.limit);
+    const after = parsePosition(o.after);
+    let rows: Row[];
+    try {
+      // LIMIT -1 is SQLite for "no limit".
+      rows = selectAll.all(after, o.limit ?? -1) as Row[];
+    } catch (error) {
+      throw translate(error, path, 'read the global log');
+    }
+    const events: RecordedEvent[] = rows.map((r) => decodeRow(toStoredRow(r)));
+    return { events, last: events.length ? events[events.length - 1]!.position : (o.after ?? null) };
+  };
+
+  const hub = createSubscriptionHub(readAll, { intervalMs: options.pollIntervalMs ?? 50, batchSize: 500 });
+
+  return {
+    appendToStream,
+    readStream,
+    readAll,
+    subscribe: (o) => hub.subscribe(o),
+    close: async () => {
+      if (closed) return;
+      closed = true;
+      await hub.closeAll(new StoreError('closed', 'the event store was closed'));
+      db.close();
+    },
+  };
+};
