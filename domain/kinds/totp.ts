@@ -39,8 +39,9 @@ export const verifyTotp = (
     else if (same && matched === null) matched = s;
   }
   if (matched !== null) {
-    const learned = options.sync ? matched - t : state.drift;
-    const drift = Math.max(-options.maxDrift, Math.min(options.maxDrift, learned));
+    // Without sync the drift never changes (django-otp's OTP_TOTP_SYNC=False), not even to bound
+    // an imported one; with sync the learned drift is bounded by maxDrift.
+    const drift = options.sync ? Math.max(-options.maxDrift, Math.min(options.maxDrift, matched - t)) : state.drift;
     return { ok: true, step: matched, drift };
   }
   return { ok: false, reason: replayed ? 'replay' : 'invalid' };

@@ -18,7 +18,8 @@ export type CooldownCheck = { readonly allowed: true } | { readonly allowed: fal
 
 export const checkCooldown = (s: CooldownState, now: number, cooldownSeconds: number): CooldownCheck => {
   if (s.lastGeneratedAt === null) return { allowed: true };
-  const cooldownMs = cooldownSeconds * 1000;
+  // Rounded to whole microseconds (django-otp's resolution): 16.048 s is 16048 ms, not 16047.999999999998.
+  const cooldownMs = Math.round(cooldownSeconds * 1e6) / 1e3;
   if (now - s.lastGeneratedAt > cooldownMs) return { allowed: true };
   // django-otp's test is strict (elapsed > cooldown): the first allowed whole millisecond.
   return { allowed: false, retryAt: Math.floor(s.lastGeneratedAt + cooldownMs) + 1 };

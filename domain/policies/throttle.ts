@@ -29,7 +29,8 @@ export const throttleDelayMs = (failureCount: number, policy: ThrottlePolicy): n
   if (policy.factor <= 0 || failureCount <= 0) return 0;
   const seconds = policy.factor * 2 ** (failureCount - 1);
   const capped = policy.maxDelaySeconds === null ? seconds : Math.min(seconds, policy.maxDelaySeconds);
-  return capped * 1000;
+  // Rounded to whole microseconds (django-otp's resolution): 4.07 s is 4070 ms, not 4070.0000000000005.
+  return Math.round(capped * 1e6) / 1e3;
 };
 
 export type ThrottleCheck =
@@ -51,7 +52,7 @@ export const failuresExpired = (s: ThrottleState, now: number, policy: ThrottleP
   policy.failureExpirySeconds !== null &&
   s.failureCount > 0 &&
   s.lastFailureAt !== null &&
-  now - s.lastFailureAt >= policy.failureExpirySeconds * 1000;
+  now - s.lastFailureAt >= Math.round(policy.failureExpirySeconds * 1e6) / 1e3;
 
 /** The lock in force at `now`, if any: a read-model friendly view of checkThrottle. */
 export const throttleStatus = (
