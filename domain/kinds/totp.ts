@@ -39,9 +39,11 @@ export const verifyTotp = (
     else if (same && matched === null) matched = s;
   }
   if (matched !== null) {
-    // Without sync the drift never changes (django-otp's OTP_TOTP_SYNC=False), not even to bound
-    // an imported one; with sync the learned drift is bounded by maxDrift.
-    const drift = options.sync ? Math.max(-options.maxDrift, Math.min(options.maxDrift, matched - t)) : state.drift;
+    // Without sync the drift never changes (django-otp's OTP_TOTP_SYNC=False). With sync, learning
+    // never takes it beyond maxDrift; a larger drift the device already had (imported from
+    // django-otp, which has no bound) is kept as a limit, so that device stays in its window.
+    const bound = Math.max(options.maxDrift, Math.abs(state.drift));
+    const drift = options.sync ? Math.max(-bound, Math.min(bound, matched - t)) : state.drift;
     return { ok: true, step: matched, drift };
   }
   return { ok: false, reason: replayed ? 'replay' : 'invalid' };

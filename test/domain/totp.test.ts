@@ -8,6 +8,7 @@ import type { Algorithm } from '../../domain/codecs.ts';
 import type { RegisteredDevice } from '../../domain/device.ts';
 import type { DeviceEvent, TotpConfig } from '../../domain/events.ts';
 import { hotpCode } from '../../domain/kinds/oath.ts';
+import { verifyTotp } from '../../domain/kinds/totp.ts';
 import {
   RFC_KEY,
   RFC_KEY_SHA256,
@@ -322,5 +323,22 @@ describe('TOTP token input', () => {
 
   it('a well-formed token without the opened key is an internal error (Left), not a verification', () => {
     given(device()).when(verify(right), { now: N }).thenFails('invalid-command');
+  });
+});
+
+describe('an imported drift beyond maxDrift', () => {
+  it('is kept as the limit: learning neither cuts it to maxDrift nor grows past it', () => {
+    const key = Buffer.from('12345678901234567890');
+    const config = { kind: 'totp', secret: 'v1.a.b.c', algorithm: 'SHA1', digits: 6, step: 30, t0: 0, tolerance: 1, drift: 0, lastStep: -1 } as const;
+    const now = 1_700_000_000_000;
+    const t = Math.floor(now / 30_000);
+    // The prover runs 6 steps ahead (django-otp learned that); maxDrift is 4.
+    const at = (s: number) => Number(hotpCode(key, s, 6));
+    const same = verifyTotp(config, { drift: 6, lastStep: t }, key, at(t + 6), now, { maxDrift: 4, sync: true });
+    expect(same).toEqual({ ok: true, step: t + 6, drift: 6 });
+    const further = verifyTotp(config, { drift: 6, lastStep: t }, key, at(t + 7), now, { maxDrift: 4, sync: true });
+    expect(further).toEqual({ ok: true, step: t + 7, drift: 6 });
+    const back = verifyTotp(config, { drift: 6, lastStep: t }, key, at(t + 5), now, { maxDrift: 4, sync: true });
+    expect(back).toEqual({ ok: true, step: t + 5, drift: 5 });
   });
 });
