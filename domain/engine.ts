@@ -28,7 +28,7 @@ import {
 import { deviceIdFor, deviceStream, eventIdFor, fromPersistentId, persistentId, userStream, uuidFromBytes } from './ids.ts';
 import { CommandOptions, KindInput, registerInputCodecs, type RegisterInput } from './inputs.ts';
 import { newKeyBytes } from './kinds/oath.ts';
-import { backupCodeFromBytes, NUMERIC_CODE_BYTES, numericCodeFromBytes } from './kinds/token.ts';
+import { backupCodeFromBytes, NUMERIC_CODE_BYTES, numericCodeFromBytes, parseBackupCode } from './kinds/token.ts';
 import { otpauthUri, toBase32 } from './kinds/uri.ts';
 import { makePolicy, policyProblems, type Policy, type PolicyOverrides } from './policies/policy.ts';
 import { checkCooldown } from './policies/cooldown.ts';
@@ -158,9 +158,13 @@ export interface Engine {
   verify(device: string, token: unknown, options?: Options): TaskEither<EngineError, VerifyOutcome>;
   match(userId: string, token: unknown, options?: Options): TaskEither<EngineError, MatchOutcome>;
   challenge(device: string, options?: Options): TaskEither<EngineError, ChallengeOutcome>;
+  /**
+   * Draws `count` new codes, or takes the given `codes` instead (an import of existing ones:
+   * 1–100 codes of 4–16 letters and digits, stored as digests like drawn ones).
+   */
   issueBackupCodes(
     target: { readonly device: string } | { readonly userId: string; readonly name?: string },
-    options?: Options & { readonly count?: number },
+    options?: Options & { readonly count?: number; readonly codes?: readonly string[] },
   ): TaskEither<EngineError, BackupCodes>;
   resetThrottle(device: string, reason: string, options?: Options): TaskEither<EngineError, DeviceView>;
   resetUserThrottle(userId: string, reason: string, options?: Options): TaskEither<EngineError, void>;
@@ -327,6 +331,13 @@ export const createEngine = (o: EngineOptions): Engine => {
     step: (s: S, e: E) => S,
     m: Meta,
     decideOn: (state: S) => Promise<Either<DomainError | EngineError, E[]>>,
+    /**
+     * For commands whose events hold freshly drawn values (a sealed key, code digests): read
+     * the events back after the append. A concurrent attempt of the same command id writes
+     * the same event ids, and the store then reports the loser's append as an idempotent
+     * success although the stored events are the winner's; the loser must act on those.
+     */
+    confirmWritten = false,
   ): Promise<Executed<S, E>> => {
     for (let attempt = 0; attempt <= maxRetries; attempt++) {
       const loaded = await loader();
@@ -350,6 +361,17 @@ export const createEngine = (o: EngineOptions): Engine => {
       });
       const result = await store.appendToStream(stream, toStore, loaded.version);
       if (result.ok) {
+        if (confirmWritten) {
+          const after = await loader();
+          const stored = after.entries.slice(loaded.version, loaded.version + toStore.length);
+          const ours =
+            stored.length === toStore.length &&
+            stored.every((x, i) => x.raw.type === toStore[i]!.type && canonicalJson(x.raw.data) === canonicalJson(toStore[i]!.data));
+          if (!ours) {
+            const theirs = after.entries.filter((x) => x.metadata.commandId === m.commandId).map((x) => x.event);
+            return { state: after.state, version: after.version, events: theirs, replayed: true };
+          }
+        }
         let state = loaded.state;
         for (const e of events) state = step(state, e);
         return { state, version: result.version, events, replayed: false };
@@ -358,12 +380,22 @@ export const createEngine = (o: EngineOptions): Engine => {
     throw new Failure(err('conflict', `stream ${stream} kept changing; gave up after ${maxRetries + 1} attempts`));
   };
 
-  const onDevice = (deviceId: string, m: Meta, command: DeviceCommand, context: (d: RegisteredDevice) => Promise<Partial<DecideContext>>) =>
+  const onDevice = (
+    deviceId: string,
+    m: Meta,
+    command: DeviceCommand,
+    context: (d: RegisteredDevice) => Promise<Partial<DecideContext>>,
+    confirmWritten = false,
+  ) =>
     execute<DeviceState, DeviceEvent>(deviceStream(deviceId), () => loadDevice(deviceId), evolve, m, async (state) => {
       // Secrets are opened only for a device that can take the command.
       const extra = state.status === 'registered' && !state.removed ? await context(state) : {};
-      return decide(command, state, { now: m.now, policy, ...extra });
-    });
+      const decision = decide(command, state, { now: m.now, policy, ...extra });
+      // The decider does not know the id it was asked about; the message should name it.
+      return isLeft(decision) && decision.left.code === 'device-not-found'
+        ? left(err('device-not-found', `no device with id ${deviceId}`))
+        : decision;
+    }, confirmWritten);
 
   const onUser = (userId: string, m: Meta, command: UserCommand) =>
     execute<UserState, UserEvent>(userStream(userId), () => loadUser(userId), evolveUser, m, async (state) =>
@@ -520,7 +552,7 @@ export const createEngine = (o: EngineOptions): Engine => {
         config,
         ...(i.origin ? { origin: i.origin } : {}),
         ...(i.throttle ? { throttle: i.throttle } : {}),
-      }, async () => ({}));
+      }, async () => ({}), true);
       const d = registeredOrFail(done.state, deviceId);
       const base = { deviceId, persistentId: persistentId(d.k.kind, deviceId), kind: d.k.kind, replayed: done.replayed };
       if (d.k.kind === 'totp' || d.k.kind === 'hotp') {
@@ -566,6 +598,19 @@ export const createEngine = (o: EngineOptions): Engine => {
           return { ok: false, reason: 'throttled', retryAt: earlier.data.lockedUntil, failureCount: earlier.data.failureCount };
         if (user.state.devices.length === 0) throw new Failure(err('device-not-found', `user ${userId.slice(0, 128)} has no devices`));
 
+        // A retried command whose code was already accepted by a device reports that success
+        // again: a success leaves no trace on the user stream when there were no failures, and
+        // trying the consumed code again would count it as a failed match.
+        const loadedDevices: { deviceId: string; loaded: Loaded<DeviceState, DeviceEvent>; deviceMeta: Meta; tried: boolean }[] = [];
+        for (const { deviceId } of user.state.devices) {
+          const loaded = await loadDevice(deviceId);
+          const deviceMeta: Meta = { ...m, commandId: `${m.commandId}:device:${deviceId}` };
+          const prior = loaded.entries.filter((x) => x.metadata.commandId === deviceMeta.commandId);
+          if (prior.some((x) => x.event.type === 'TokenVerified') && loaded.state.status === 'registered')
+            return { ok: true, deviceId, persistentId: persistentId(loaded.state.k.kind, deviceId) };
+          loadedDevices.push({ deviceId, loaded, deviceMeta, tried: prior.length > 0 });
+        }
+
         const check = must(mapDomain(decideUser({ type: 'CheckMatchAllowed' }, user.state, { now: m.now, policy })));
         if (check.length > 0) {
           const r = await appendUser(userId, user.version, check, m);
@@ -577,17 +622,16 @@ export const createEngine = (o: EngineOptions): Engine => {
         }
 
         let tried = 0;
-        for (const { deviceId } of user.state.devices) {
-          const loaded = await loadDevice(deviceId);
+        for (const { deviceId, loaded, deviceMeta, tried: triedBefore } of loadedDevices) {
           const d = loaded.state;
           if (d.status === 'empty' || d.removed || !d.confirmed) continue;
           tried++;
+          if (triedBefore) continue; // this command already lost a race for the code on this device
           // A trial decision: is this the device the code belongs to? Nothing is written for
           // the devices that do not match, so their throttles are left alone.
           const ctx: DecideContext = { now: m.now, policy, ...(await keysFor(d)) };
           const trial = decide({ type: 'VerifyToken', token }, d, ctx);
           if (isLeft(trial) || !trial.right.some((e) => e.type === 'TokenVerified')) continue;
-          const deviceMeta: Meta = { ...m, commandId: `${m.commandId}:device:${deviceId}` };
           const done = await onDevice(deviceId, deviceMeta, { type: 'VerifyToken', token }, keysFor);
           const outcome = verifyOutcome(deviceId, done.state, done.events);
           if (!outcome.ok) continue; // lost a race for this code: it counts as not matching
@@ -636,7 +680,7 @@ export const createEngine = (o: EngineOptions): Engine => {
       const done = await onDevice(deviceId, m, { type: 'GenerateChallenge' }, async (d) => ({
         ...(await keysFor(d)),
         challengeCode: code,
-      }));
+      }), true);
       const d = registeredOrFail(done.state, deviceId);
       const generated = done.events.find((e) => e.type === 'ChallengeGenerated');
       const refused = done.events.find((e) => e.type === 'ChallengeRefused');
@@ -659,12 +703,14 @@ export const createEngine = (o: EngineOptions): Engine => {
 
   const issueBackupCodes = (
     target: { readonly device: string } | { readonly userId: string; readonly name?: string },
-    options?: Options & { readonly count?: number },
+    options?: Options & { readonly count?: number; readonly codes?: readonly string[] },
   ) =>
     run(async (): Promise<BackupCodes> => {
-      const { count, ...rest } = options ?? {};
+      const { count, codes: given, ...rest } = options ?? {};
       const m = must(meta(rest));
-      const n = count ?? policy.backupCodeCount;
+      if (given !== undefined && (count !== undefined || !Array.isArray(given)))
+        throw new Failure(err('invalid-command', 'codes must be a list of codes, given without count'));
+      const n = given?.length ?? count ?? policy.backupCodeCount;
       if (!Number.isSafeInteger(n) || n < 1 || n > 100)
         throw new Failure(err('invalid-command', `count must be a whole number from 1 to 100 (got ${String(n).slice(0, 20)})`));
       let deviceId: string;
@@ -681,8 +727,13 @@ export const createEngine = (o: EngineOptions): Engine => {
           deviceId = r.right.deviceId;
         }
       }
-      const codes = Array.from({ length: n }, () => backupCodeFromBytes(randomBytes(5)));
-      const done = await onDevice(deviceId, m, { type: 'IssueStaticTokens' }, async (d) => ({ ...(await keysFor(d)), staticCodes: codes }));
+      const codes =
+        given?.map((c, i) => {
+          const code = parseBackupCode(c);
+          if (code === null) throw new Failure(err('invalid-command', `codes[${i}] is not a backup code: 4–16 letters and digits`));
+          return code;
+        }) ?? Array.from({ length: n }, () => backupCodeFromBytes(randomBytes(5)));
+      const done = await onDevice(deviceId, m, { type: 'IssueStaticTokens' }, async (d) => ({ ...(await keysFor(d)), staticCodes: codes }), true);
       const d = registeredOrFail(done.state, deviceId);
       return { deviceId, persistentId: persistentId(d.k.kind, deviceId), codes: done.replayed ? [] : codes, replayed: done.replayed };
     });
@@ -789,6 +840,14 @@ const isFullPolicy = (p: unknown): p is Policy =>
   typeof p === 'object' && p !== null && 'throttle' in p && 'matchThrottle' in p && 'cooldownSeconds' in p &&
   'codeValiditySeconds' in p && 'codeDigits' in p && 'maxDrift' in p && 'totpSync' in p && 'backupCodeCount' in p &&
   ['totp', 'hotp', 'static', 'email', 'sms'].every((k) => k in (p as Policy).throttle);
+
+/** JSON with object keys sorted, so that stores that reorder keys (jsonb) compare equal. */
+const canonicalJson = (v: unknown): string =>
+  JSON.stringify(v, (_k, x: unknown) =>
+    x !== null && typeof x === 'object' && !Array.isArray(x)
+      ? Object.fromEntries(Object.entries(x as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : x,
+  );
 
 /** Removes any occurrence of the given secrets from a message. */
 const scrub = (message: string, secrets: readonly string[]): string => {

@@ -58,7 +58,12 @@ export const parseOtpauthUri = (uri: string): Either<string, ParsedUri> => {
   try {
     parsed = parse(uri);
   } catch (e) {
-    const why = e instanceof Error ? e.message.replace(/secret=[^&\s]*/gi, 'secret=…') : 'unreadable';
+    // otplib echoes the whole input when the scheme or type separator is wrong, and that
+    // input may be the secret itself (pasted where a URI was expected): never repeat it.
+    const raw = e instanceof Error ? e.message : 'unreadable';
+    const why = raw.includes(uri)
+      ? 'it must look like otpauth://totp/<label>?secret=… or otpauth://hotp/<label>?secret=…'
+      : raw.replace(/secret=[^&\s]*/gi, 'secret=…');
     return left(`the otpauth URI is not valid: ${why.slice(0, 200)}`);
   }
   const params = parsed.params;

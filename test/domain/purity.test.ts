@@ -1,0 +1,95 @@
+/**
+ * domain/ performs no I/O, reads no clock and draws no randomness (DESIGN, rule 1): time and
+ * random bytes arrive through the ports. engine.ts is the one asynchronous file; it too reaches
+ * the clock and randomness only through the Clock and Random ports.
+ */
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+const DOMAIN = fileURLToPath(new URL('../../domain/', import.meta.url));
+
+const filesUnder = (dir: string): string[] =>
+  readdirSync(dir).flatMap((name) => {
+    const p = join(dir, name);
+    return statSync(p).isDirectory() ? filesUnder(p) : p.endsWith('.ts') ? [p] : [];
+  });
+
+/** The source without comments, so that prose about Date.now does not count. */
+const code = (path: string): string =>
+  readFileSync(path, 'utf8')
+    .replace(/\/\*[\s\S]*?\*\//g, '')
+    .replace(/(^|[^:'"`\\])\/\/.*$/gm, '$1');
+
+const FORBIDDEN: readonly [string, RegExp][] = [
+  ['Date.now', /\bDate\s*\.\s*now\b/],
+  ['new Date(', /\bnew\s+Date\s*\(/],
+  ['Math.random', /\bMath\s*\.\s*random\b/],
+  ['randomBytes', /\brandomBytes\b/],
+  ['randomUUID', /\brandomUUID\b/],
+  ['getRandomValues', /\bgetRandomValues\b/],
+  ['node:fs', /['"]node:fs(\/promises)?['"]/],
+  ["'fs'", /['"]fs(\/promises)?['"]/],
+  ['node:net', /['"](node:)?net['"]/],
+  ['node:http', /['"](node:)?https?['"]/],
+  ['process.', /\bprocess\s*\./],
+  ['setTimeout', /\bsetTimeout\b/],
+  ['setInterval', /\bsetInterval\b/],
+  ['performance.now', /\bperformance\s*\.\s*now\b/],
+];
+
+const files = filesUnder(DOMAIN);
+const rel = (p: string) => relative(DOMAIN, p).split('\\').join('/');
+
+describe('domain/ is pure', () => {
+  it('finds the domain files', () => {
+    expect(files.map(rel)).toEqual(expect.arrayContaining(['decide.ts', 'device.ts', 'engine.ts', 'events.ts', 'kinds/oath.ts', 'policies/throttle.ts']));
+  });
+
+  for (const file of files.filter((f) => rel(f) !== 'engine.ts')) {
+    it(`${rel(file)} uses no clock, randomness, I/O or timers`, () => {
+      const src = code(file);
+      const found = FORBIDDEN.filter(([, re]) => re.test(src)).map(([name]) => name);
+      expect(found).toEqual([]);
+    });
+
+    it(`${rel(file)} is synchronous and imports nothing from adapters/ or projections/`, () => {
+      const src = code(file);
+      // Promise may appear in types (the ports), never as work done here.
+      expect(src).not.toMatch(/\basync\b|\bawait\b|\.then\s*\(|\bnew\s+Promise\b|\bPromise\s*\.\s*(resolve|all|race)\b/);
+      expect(src).not.toMatch(/from\s+['"][^'"]*\/(adapters|projections)\//);
+    });
+  }
+});
+
+describe('domain/engine.ts reaches the world only through its ports', () => {
+  const src = code(join(DOMAIN, 'engine.ts'));
+
+  it('imports nothing from adapters/, projections/, node:crypto, fs, net or http', () => {
+    expect(src).not.toMatch(/from\s+['"][^'"]*\/(adapters|projections)\//);
+    expect(src).not.toMatch(/from\s+['"](node:)?(crypto|fs|fs\/promises|net|http|https|child_process)['"]/);
+  });
+
+  it('draws no randomness directly', () => {
+    expect(src).not.toMatch(/\bMath\s*\.\s*random\b/);
+    expect(src).not.toMatch(/\b(crypto|webcrypto)\s*\.\s*(randomBytes|randomUUID|getRandomValues)\b/);
+    expect(src).not.toMatch(/\brandomUUID\b|\bgetRandomValues\b/);
+    // `randomBytes` may only be the engine's own wrapper around the Random port.
+    const calls = [...src.matchAll(/\brandomBytes\b/g)].length;
+    const viaPort = /const randomBytes = \(n: number\): Uint8Array => \{[^}]*random\.bytes\(n\)/.test(src);
+    expect(calls === 0 || viaPort).toBe(true);
+  });
+
+  it('uses no timers and reads no environment', () => {
+    expect(src).not.toMatch(/\bsetTimeout\b|\bsetInterval\b|\bprocess\s*\./);
+  });
+
+  // BUG: engine.ts defaults the Clock port to `{ now: () => Date.now() }` (systemClock) when
+  // createEngine gets no clock, so domain/ reads the system clock itself. The default clock
+  // belongs in adapters/ (or the clock should be required).
+  it.fails('reads no clock directly (Date.now only through the Clock port)', () => {
+    expect(src).not.toMatch(/\bDate\s*\.\s*now\b/);
+    expect(src).not.toMatch(/\bperformance\s*\.\s*now\b/);
+  });
+});
