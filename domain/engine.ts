@@ -65,8 +65,10 @@ export interface EngineOptions {
   readonly store: EventStore;
   readonly vault: Vault;
   readonly sender?: TokenSender;
-  readonly clock?: Clock;
-  readonly random?: Random;
+  /** The time of decisions (adapters/system.ts has the system clock). */
+  readonly clock: Clock;
+  /** Random bytes for keys, codes and ids (adapters/system.ts has node:crypto's). */
+  readonly random: Random;
   readonly policy?: Policy | PolicyOverrides;
   /** How many times a command is decided again after losing a race (default 100). */
   readonly maxConflictRetries?: number;
@@ -199,8 +201,6 @@ const toEngineError = (e: unknown): EngineError => {
   return err('internal', `unexpected error: ${e instanceof Error ? e.name + ': ' + e.message.slice(0, 200) : 'unknown'}`);
 };
 
-const systemClock: Clock = { now: () => Date.now() };
-
 const DEFAULT_NAMES: Record<Kind, string> = {
   totp: 'Authenticator app',
   hotp: 'Hardware token',
@@ -208,6 +208,15 @@ const DEFAULT_NAMES: Record<Kind, string> = {
   email: 'E-mail',
   sms: 'SMS',
 };
+
+/** A device as a command names it: by id, or by persistent id (which also names its kind). */
+interface DeviceRef {
+  readonly deviceId: string;
+  readonly kind: Kind | null;
+}
+const refOf = (x: string | DeviceRef): DeviceRef => (typeof x === 'string' ? { deviceId: x, kind: null } : x);
+const notFound = (r: DeviceRef): EngineError =>
+  err('device-not-found', r.kind === null ? `no device with id ${r.deviceId}` : `no ${r.kind} device with id ${r.deviceId}`);
 
 interface Loaded<S, E> {
   readonly state: S;
@@ -252,18 +261,13 @@ const USER_TYPES = new Set<string>(['DeviceAttached', 'MatchSucceeded', 'MatchFa
 
 export const createEngine = (o: EngineOptions): Engine => {
   const { store, vault, sender } = o;
-  const clock = o.clock ?? systemClock;
-  const random = o.random;
+  const { clock, random } = o;
   const policy: Policy = isFullPolicy(o.policy) ? o.policy : makePolicy(o.policy ?? {});
   const problems = policyProblems(policy);
   if (problems.length > 0) throw new Error(`invalid policy: ${problems.join('; ')}`);
   const maxRetries = o.maxConflictRetries ?? 100;
   const issuer = o.issuer ?? 'factorstream';
 
-  const randomBytes = (n: number): Uint8Array => {
-    if (!random) throw new Failure(err('not-configured', 'the engine needs a Random port for this command'));
-    return random.bytes(n);
-  };
 
   // -- input and metadata
 
@@ -271,7 +275,7 @@ export const createEngine = (o: EngineOptions): Engine => {
     const decoded = decodeWith(CommandOptions, options ?? {});
     if (isLeft(decoded)) return left(err('invalid-command', `invalid options: ${decoded.left}`));
     const op = decoded.right;
-    const commandId = op.commandId ?? uuidFromBytes(randomBytes(16));
+    const commandId = op.commandId ?? uuidFromBytes(random.bytes(16));
     return right({
       commandId,
       correlationId: op.correlationId ?? commandId,
@@ -282,14 +286,15 @@ export const createEngine = (o: EngineOptions): Engine => {
     });
   };
 
-  const resolveDevice = (device: string): Either<EngineError, string> => {
+  /** A device id, or a persistent id whose kind must match the device's (as in django-otp). */
+  const resolveDevice = (device: string): Either<EngineError, DeviceRef> => {
     if (typeof device !== 'string') return left(err('invalid-command', 'device must be a device id or a persistent id'));
     if (device.includes('/')) {
       const p = fromPersistentId(device);
-      return isLeft(p) ? left(err('invalid-command', p.left)) : right(p.right.deviceId);
+      return isLeft(p) ? left(err('invalid-command', p.left)) : right(p.right);
     }
     return /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(device)
-      ? right(device)
+      ? right({ deviceId: device, kind: null })
       : left(err('invalid-command', `"${device.slice(0, 80)}" is not a device id (a lower-case UUID) or persistent id (<kind>/<uuid>)`));
   };
 
@@ -318,8 +323,14 @@ export const createEngine = (o: EngineOptions): Engine => {
     return { state, version: read.version, entries };
   };
 
-  const loadDevice = (deviceId: string) =>
-    load<DeviceState, DeviceEvent>(deviceStream(deviceId), DEVICE_TYPES, initialState, evolve);
+  /** A device of another kind than its persistent id names is not found under that id. */
+  const loadDevice = async (target: string | DeviceRef): Promise<Loaded<DeviceState, DeviceEvent>> => {
+    const { deviceId, kind } = refOf(target);
+    const loaded = await load<DeviceState, DeviceEvent>(deviceStream(deviceId), DEVICE_TYPES, initialState, evolve);
+    return kind !== null && loaded.state.status === 'registered' && loaded.state.k.kind !== kind
+      ? { state: initialState(), version: loaded.version, entries: [] }
+      : loaded;
+  };
   const loadUser = (userId: string) =>
     load<UserState, UserEvent>(userStream(userId), USER_TYPES, initialUserState, evolveUser);
 
@@ -381,19 +392,19 @@ export const createEngine = (o: EngineOptions): Engine => {
   };
 
   const onDevice = (
-    deviceId: string,
+    target: string | DeviceRef,
     m: Meta,
     command: DeviceCommand,
     context: (d: RegisteredDevice) => Promise<Partial<DecideContext>>,
     confirmWritten = false,
   ) =>
-    execute<DeviceState, DeviceEvent>(deviceStream(deviceId), () => loadDevice(deviceId), evolve, m, async (state) => {
+    execute<DeviceState, DeviceEvent>(deviceStream(refOf(target).deviceId), () => loadDevice(target), evolve, m, async (state) => {
       // Secrets are opened only for a device that can take the command.
       const extra = state.status === 'registered' && !state.removed ? await context(state) : {};
       const decision = decide(command, state, { now: m.now, policy, ...extra });
       // The decider does not know the id it was asked about; the message should name it.
       return isLeft(decision) && decision.left.code === 'device-not-found'
-        ? left(err('device-not-found', `no device with id ${deviceId}`))
+        ? left(notFound(refOf(target)))
         : decision;
     }, confirmWritten);
 
@@ -425,7 +436,7 @@ export const createEngine = (o: EngineOptions): Engine => {
     if (isLeft(e)) throw new Failure(e.left);
     return e.right;
   };
-  const mustDevice = (d: string) => must(resolveDevice(d));
+  const mustDevice = (d: string): DeviceRef => must(resolveDevice(d));
 
   // -- views
 
@@ -505,7 +516,7 @@ export const createEngine = (o: EngineOptions): Engine => {
       switch (i.kind) {
         case 'totp': {
           const algorithm = i.algorithm ?? 'SHA1';
-          key = i.secret ?? randomBytes(newKeyBytes[algorithm]);
+          key = i.secret ?? random.bytes(newKeyBytes[algorithm]);
           config = {
             kind: 'totp',
             secret: await vault.seal(deviceId, key),
@@ -521,7 +532,7 @@ export const createEngine = (o: EngineOptions): Engine => {
         }
         case 'hotp': {
           const algorithm = i.algorithm ?? 'SHA1';
-          key = i.secret ?? randomBytes(newKeyBytes[algorithm]);
+          key = i.secret ?? random.bytes(newKeyBytes[algorithm]);
           config = {
             kind: 'hotp',
             secret: await vault.seal(deviceId, key),
@@ -575,10 +586,11 @@ export const createEngine = (o: EngineOptions): Engine => {
 
   const verifyWith = (confirming: boolean) => (device: string, token: unknown, options?: Options) =>
     run(async (): Promise<VerifyOutcome> => {
-      const deviceId = mustDevice(device);
+      const ref = mustDevice(device);
+      const { deviceId } = ref;
       const m = must(meta(options));
       const command: DeviceCommand = confirming ? { type: 'ConfirmDevice', token } : { type: 'VerifyToken', token };
-      const done = await onDevice(deviceId, m, command, keysFor);
+      const done = await onDevice(ref, m, command, keysFor);
       return verifyOutcome(deviceId, done.state, done.events);
     });
 
@@ -673,11 +685,12 @@ export const createEngine = (o: EngineOptions): Engine => {
 
   const challenge = (device: string, options?: Options) =>
     run(async (): Promise<ChallengeOutcome> => {
-      const deviceId = mustDevice(device);
+      const ref = mustDevice(device);
+      const { deviceId } = ref;
       const m = must(meta(options));
       if (!sender) throw new Failure(err('not-configured', 'no TokenSender is configured: the engine cannot deliver codes'));
-      const code = numericCodeFromBytes(randomBytes(NUMERIC_CODE_BYTES), policy.codeDigits);
-      const done = await onDevice(deviceId, m, { type: 'GenerateChallenge' }, async (d) => ({
+      const code = numericCodeFromBytes(random.bytes(NUMERIC_CODE_BYTES), policy.codeDigits);
+      const done = await onDevice(ref, m, { type: 'GenerateChallenge' }, async (d) => ({
         ...(await keysFor(d)),
         challengeCode: code,
       }), true);
@@ -714,7 +727,11 @@ export const createEngine = (o: EngineOptions): Engine => {
       if (!Number.isSafeInteger(n) || n < 1 || n > 100)
         throw new Failure(err('invalid-command', `count must be a whole number from 1 to 100 (got ${String(n).slice(0, 20)})`));
       let deviceId: string;
-      if ('device' in target) deviceId = mustDevice(target.device);
+      let ref: DeviceRef | null = null;
+      if ('device' in target) {
+        ref = mustDevice(target.device);
+        deviceId = ref.deviceId;
+      }
       else {
         const found = await findStaticDevice(target.userId);
         if (found) deviceId = found;
@@ -732,8 +749,8 @@ export const createEngine = (o: EngineOptions): Engine => {
           const code = parseBackupCode(c);
           if (code === null) throw new Failure(err('invalid-command', `codes[${i}] is not a backup code: 4–16 letters and digits`));
           return code;
-        }) ?? Array.from({ length: n }, () => backupCodeFromBytes(randomBytes(5)));
-      const done = await onDevice(deviceId, m, { type: 'IssueStaticTokens' }, async (d) => ({ ...(await keysFor(d)), staticCodes: codes }), true);
+        }) ?? Array.from({ length: n }, () => backupCodeFromBytes(random.bytes(5)));
+      const done = await onDevice(ref ?? deviceId, m, { type: 'IssueStaticTokens' }, async (d) => ({ ...(await keysFor(d)), staticCodes: codes }), true);
       const d = registeredOrFail(done.state, deviceId);
       return { deviceId, persistentId: persistentId(d.k.kind, deviceId), codes: done.replayed ? [] : codes, replayed: done.replayed };
     });
@@ -751,9 +768,10 @@ export const createEngine = (o: EngineOptions): Engine => {
   const simple = (command: (o: Options | undefined) => DeviceCommand, after?: (deviceId: string) => Promise<void>) =>
     (device: string, options: Options | undefined) =>
       run(async (): Promise<DeviceView> => {
-        const deviceId = mustDevice(device);
+        const ref = mustDevice(device);
+        const { deviceId } = ref;
         const m = must(meta(options));
-        const done = await onDevice(deviceId, m, command(options), async () => ({}));
+        const done = await onDevice(ref, m, command(options), async () => ({}));
         if (after) await after(deviceId);
         return view(registeredOrFail(done.state, deviceId), done.version, m.now);
       });
@@ -768,8 +786,9 @@ export const createEngine = (o: EngineOptions): Engine => {
 
   const readDevice = (device: string, at?: number) =>
     run(async (): Promise<DeviceView> => {
-      const deviceId = mustDevice(device);
-      const loaded = await loadDevice(deviceId);
+      const ref = mustDevice(device);
+      const { deviceId } = ref;
+      const loaded = await loadDevice(ref);
       if (at === undefined) return view(registeredOrFail(loaded.state, deviceId), loaded.version, clock.now());
       if (!Number.isFinite(at)) throw new Failure(err('invalid-command', 'the instant must be a number of ms since the epoch'));
       let s: DeviceState = initialState();

@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { createEngine, type Engine } from '../../domain/engine.ts';
 import { VaultError, type Clock, type EventStore, type TokenSender } from '../../domain/ports.ts';
 import { createSender } from '../delivery/factory.ts';
+import { systemClock, systemRandom } from '../system.ts';
 import { openEventStore } from '../store/factory.ts';
 import { createEnvelopeVault, createMemoryKeyStore, type EnvelopeVault, type KeyStore } from '../vault/envelope.ts';
 import { finishRotation, keyFileTooOpen, loadMasterKey, pendingRotationKey, type MasterKey } from '../vault/master-key.ts';
@@ -88,14 +89,14 @@ export const openRuntime = async (o: GlobalOptions, senderOverride?: TokenSender
       master = { ...master, key: pending };
       notices.push(`finished an interrupted key rotation: ${master.path} now holds the new master key`);
     }
-    const clock: Clock = o.now === undefined ? { now: () => Date.now() } : { now: () => o.now! };
+    const clock: Clock = o.now === undefined ? systemClock : { now: () => o.now! };
     const sender = senderOverride ?? createSender();
     const engine = createEngine({
       store,
       vault,
       sender,
       clock,
-      random: { bytes: (n) => randomBytes(n) },
+      random: systemRandom,
       policy: o.config.policy,
       ...(o.config.issuer === undefined ? {} : { issuer: o.config.issuer }),
     });

@@ -75,20 +75,17 @@ describe('domain/engine.ts reaches the world only through its ports', () => {
     expect(src).not.toMatch(/\bMath\s*\.\s*random\b/);
     expect(src).not.toMatch(/\b(crypto|webcrypto)\s*\.\s*(randomBytes|randomUUID|getRandomValues)\b/);
     expect(src).not.toMatch(/\brandomUUID\b|\bgetRandomValues\b/);
-    // `randomBytes` may only be the engine's own wrapper around the Random port.
+    // Random bytes come only from the Random port (random.bytes).
     const calls = [...src.matchAll(/\brandomBytes\b/g)].length;
-    const viaPort = /const randomBytes = \(n: number\): Uint8Array => \{[^}]*random\.bytes\(n\)/.test(src);
-    expect(calls === 0 || viaPort).toBe(true);
+    expect(calls).toBe(0);
   });
 
   it('uses no timers and reads no environment', () => {
     expect(src).not.toMatch(/\bsetTimeout\b|\bsetInterval\b|\bprocess\s*\./);
   });
 
-  // BUG: engine.ts defaults the Clock port to `{ now: () => Date.now() }` (systemClock) when
-  // createEngine gets no clock, so domain/ reads the system clock itself. The default clock
-  // belongs in adapters/ (or the clock should be required).
-  it.fails('reads no clock directly (Date.now only through the Clock port)', () => {
+  // The system clock lives in adapters/system.ts; createEngine requires a Clock.
+  it('reads no clock directly (Date.now only through the Clock port)', () => {
     expect(src).not.toMatch(/\bDate\s*\.\s*now\b/);
     expect(src).not.toMatch(/\bperformance\s*\.\s*now\b/);
   });
