@@ -9,6 +9,7 @@ import { StoreError, VaultError } from '../../domain/ports.ts';
 import { SenderConfigError } from '../delivery/factory.ts';
 import * as cmd from './commands.ts';
 import { runDemo } from './demo.ts';
+import { DUMP_HINT, importDjangoOtp } from './django-import.ts';
 import { EXIT, failed, oneLine, type Result } from './output.ts';
 import { loadConfig, parseInstant, UsageError } from './parse.ts';
 import { openRuntime, type GlobalOptions, type Runtime } from './runtime.ts';
@@ -176,6 +177,20 @@ export const main = async (argv: readonly string[], io: Io = defaultIo): Promise
     .command('rotate')
     .description('re-wrap every data key under a new master key (no event is touched)')
     .action(action((rt) => cmd.keysRotate(rt)));
+
+  program
+    .command('import')
+    .description('bring devices over from another system')
+    .command('django-otp')
+    .description(
+      'import the devices of a django-otp site from a dumpdata file, so that its users keep working without enrolling again. ' +
+        `Make the file with: ${DUMP_HINT}. Running it again imports nothing twice. ` +
+        'Exits 0 when every device was imported (now or before), 2 when some were skipped (the report says why), 3 when the store failed.',
+    )
+    .argument('<file>', 'the dumpdata JSON file (- for standard input)')
+    .option('--user-model <label>', "the label of the dump's user rows (AUTH_USER_MODEL)", 'auth.user')
+    .option('--dry-run', 'report what would be imported, and write nothing')
+    .action(action((rt, g, o, [file]) => importDjangoOtp(rt, g, file!, o)));
 
   program
     .command('demo')
