@@ -11,6 +11,7 @@ import { isLeft, left, right, type Either } from 'fp-ts/lib/Either.js';
 import type { TaskEither } from 'fp-ts/lib/TaskEither.js';
 import { decodeWith, type Kind } from './codecs.ts';
 import type { DeviceCommand, UserCommand } from './commands.ts';
+import { eventHash, genesisHash, verifyChain, type ChainBreak } from './chain.ts';
 import { decide, type DecideContext } from './decide.ts';
 import { evolve, initialState, type DeviceState, type RegisteredDevice } from './device.ts';
 import type { DomainError, DomainErrorCode } from './errors.ts';
@@ -38,6 +39,7 @@ import {
   VaultError,
   type Clock,
   type EventStore,
+  type NewEvent,
   type Random,
   type RecordedEvent,
   type TokenSender,
@@ -179,6 +181,19 @@ export interface Engine {
   userHistory(userId: string): TaskEither<EngineError, readonly HistoryEntry[]>;
   /** The user's devices (removed ones left out), from the user stream and each device's stream. */
   userDevices(userId: string, filter?: { readonly confirmed?: boolean }): TaskEither<EngineError, readonly DeviceView[]>;
+  /**
+   * Erasure of a user (GDPR): removes every device of theirs, destroying each data key. The
+   * events stay and still replay; secrets, destinations and codes are unrecoverable.
+   */
+  eraseUser(userId: string, reason: string, options?: Options): TaskEither<EngineError, { readonly removed: readonly string[] }>;
+  /** Checks the hash chain of a device's or a user's stream; null when every link holds. */
+  verifyChain(target: { readonly device: string } | { readonly userId: string }): TaskEither<EngineError, ChainReport>;
+}
+
+export interface ChainReport {
+  readonly streamName: string;
+  readonly checked: number;
+  readonly broken: ChainBreak | null;
 }
 
 // ---- helpers -----------------------------------------------------------------------------------
@@ -336,6 +351,30 @@ export const createEngine = (o: EngineOptions): Engine => {
 
   // -- the command loop
 
+  /**
+   * The events of one append as the store takes them: deterministic ids, the command's
+   * metadata, and each event linked to the one before it (domain/chain.ts).
+   */
+  const chained = (stream: string, loaded: Loaded<unknown, FactorEvent>, events: readonly FactorEvent[], m: Meta): NewEvent[] => {
+    const last = loaded.entries[loaded.entries.length - 1]?.raw;
+    let prevHash = last ? eventHash(last) : genesisHash(stream);
+    return events.map((e, i) => {
+      const encoded = encodeEvent(e);
+      const metadata: EventMetadata = {
+        eventId: eventIdFor(m.commandId, i, stream),
+        commandId: m.commandId,
+        correlationId: m.correlationId,
+        causationId: m.causationId,
+        actor: m.actor,
+        ...(m.client ? { client: m.client } : {}),
+        prevHash,
+      };
+      const stored = { eventId: metadata.eventId, type: encoded.type, data: encoded.data, metadata };
+      prevHash = eventHash({ ...stored, streamName: stream, version: loaded.version + i + 1 });
+      return stored;
+    });
+  };
+
   const execute = async <S, E extends FactorEvent>(
     stream: string,
     loader: () => Promise<Loaded<S, E>>,
@@ -358,18 +397,7 @@ export const createEngine = (o: EngineOptions): Engine => {
       if (isLeft(decision)) throw new Failure(decision.left as EngineError);
       const events = decision.right;
       if (events.length === 0) return { state: loaded.state, version: loaded.version, events, replayed: false };
-      const toStore = events.map((e, i) => {
-        const encoded = encodeEvent(e);
-        const metadata: EventMetadata = {
-          eventId: eventIdFor(m.commandId, i, stream),
-          commandId: m.commandId,
-          correlationId: m.correlationId,
-          causationId: m.causationId,
-          actor: m.actor,
-          ...(m.client ? { client: m.client } : {}),
-        };
-        return { eventId: metadata.eventId, type: encoded.type, data: encoded.data, metadata };
-      });
+      const toStore = chained(stream, loaded, events, m);
       const result = await store.appendToStream(stream, toStore, loaded.version);
       if (result.ok) {
         if (confirmWritten) {
@@ -625,7 +653,7 @@ export const createEngine = (o: EngineOptions): Engine => {
 
         const check = must(mapDomain(decideUser({ type: 'CheckMatchAllowed' }, user.state, { now: m.now, policy })));
         if (check.length > 0) {
-          const r = await appendUser(userId, user.version, check, m);
+          const r = await appendUser(userId, user, check, m);
           if (!r) continue;
           const refused = check.find((e) => e.type === 'MatchRefused');
           return refused?.type === 'MatchRefused'
@@ -652,7 +680,7 @@ export const createEngine = (o: EngineOptions): Engine => {
           return { ok: true, deviceId, persistentId: persistentId(d.k.kind, deviceId) };
         }
         const failed = must(mapDomain(decideUser({ type: 'RecordMatchFailure', devicesTried: tried }, user.state, { now: m.now, policy })));
-        if (await appendUser(userId, user.version, failed, m)) return { ok: false, reason: 'no-match' };
+        if (await appendUser(userId, user, failed, m)) return { ok: false, reason: 'no-match' };
       }
       throw new Failure(err('conflict', `the user stream of ${userId.slice(0, 128)} kept changing; gave up`));
     });
@@ -662,24 +690,9 @@ export const createEngine = (o: EngineOptions): Engine => {
   const mapDomain = <A>(e: Either<DomainError, A>): Either<EngineError, A> => (isLeft(e) ? left(fromDomain(e.left)) : e);
 
   /** Appends user events decided outside `execute`; false on a conflict. */
-  const appendUser = async (userId: string, expected: number, events: readonly UserEvent[], m: Meta): Promise<boolean> => {
+  const appendUser = async (userId: string, user: Loaded<UserState, UserEvent>, events: readonly UserEvent[], m: Meta): Promise<boolean> => {
     const stream = userStream(userId);
-    const r = await store.appendToStream(
-      stream,
-      events.map((e, i) => {
-        const encoded = encodeEvent(e);
-        const metadata: EventMetadata = {
-          eventId: eventIdFor(m.commandId, i, stream),
-          commandId: m.commandId,
-          correlationId: m.correlationId,
-          causationId: m.causationId,
-          actor: m.actor,
-          ...(m.client ? { client: m.client } : {}),
-        };
-        return { eventId: metadata.eventId, type: encoded.type, data: encoded.data, metadata };
-      }),
-      expected,
-    );
+    const r = await store.appendToStream(stream, chained(stream, user, events, m), user.version);
     return r.ok;
   };
 
@@ -838,6 +851,35 @@ export const createEngine = (o: EngineOptions): Engine => {
     deviceAt: (device, at) => readDevice(device, at),
     history: (device) => run(async () => historyOf(await loadDevice(mustDevice(device)))),
     userHistory: (userId) => run(async () => historyOf(await loadUser(checkedText('userId', userId, 128)))),
+    eraseUser: (userId, reason, options) =>
+      run(async () => {
+        const m = must(meta(options));
+        const why = checkedText('reason', reason, 500);
+        const user = await loadUser(checkedText('userId', userId, 128));
+        const removed: string[] = [];
+        for (const { deviceId } of user.state.devices) {
+          const loaded = await loadDevice(deviceId);
+          if (loaded.state.status !== 'registered') continue;
+          // A retried erasure (same command id) finishes what a crash interrupted: the removal is
+          // replayed and the key shredded again.
+          const deviceMeta: Meta = { ...m, commandId: `${m.commandId}:erase:${deviceId}` };
+          const already = loaded.state.removed && !loaded.entries.some((x) => x.metadata.commandId === deviceMeta.commandId);
+          if (already) {
+            await vault.shred(deviceId);
+            continue;
+          }
+          await onDevice(deviceId, deviceMeta, { type: 'RemoveDevice', reason: why }, async () => ({}));
+          await vault.shred(deviceId);
+          removed.push(deviceId);
+        }
+        return { removed };
+      }),
+    verifyChain: (target) =>
+      run(async () => {
+        const streamName = 'device' in target ? deviceStream(mustDevice(target.device).deviceId) : userStream(checkedText('userId', target.userId, 128));
+        const read = await store.readStream(streamName);
+        return { streamName, checked: read.events.length, broken: verifyChain(read.events) };
+      }),
     userDevices: (userId, filter) =>
       run(async () => {
         const user = await loadUser(checkedText('userId', userId, 128));

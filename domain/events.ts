@@ -203,6 +203,10 @@ export const EventMetadata = t.intersection([
     causationId: t.string,
     actor: Actor,
   }),
-  t.partial({ client: ClientContext }),
+  t.partial({
+    client: ClientContext,
+    /** SHA-256 of the previous event of the stream (domain/chain.ts). */
+    prevHash: t.string,
+  }),
 ]);
 export type EventMetadata = t.TypeOf<typeof EventMetadata>;
