@@ -193,6 +193,22 @@ export const main = async (argv: readonly string[], io: Io = defaultIo): Promise
     .action(action((rt, g, o, [file]) => importDjangoOtp(rt, g, file!, o)));
 
   program
+    .command('audit')
+    .description('checks over the stored history')
+    .command('verify')
+    .description("check the hash chain of every stream (or one device's or user's): reports the first broken link of each")
+    .option('--device <id>', 'only this device')
+    .option('--user <user>', "only this user's own stream")
+    .action(action((rt, _g, o) => cmd.auditVerify(rt, o)));
+
+  program
+    .command('erase')
+    .description('erase a user (GDPR): remove all their devices and destroy their keys; the history stays, unreadable')
+    .requiredOption('--user <user>', 'the user')
+    .requiredOption('--reason <text>', 'why (recorded)')
+    .action(action((rt, g, o) => cmd.erase(rt, g, o)));
+
+  program
     .command('demo')
     .description('a guided walk through enrolment, verification, replay, throttling, unlock, backup codes and removal')
     .option('--user <user>', 'the demo user (default: a new random one)')
@@ -207,7 +223,9 @@ export const main = async (argv: readonly string[], io: Io = defaultIo): Promise
     }
   } catch (e) {
     if (e instanceof CommanderError) {
-      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.help' || e.code === 'commander.version') return EXIT.ok;
+      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version') return EXIT.ok;
+      // A bare `factorstream` or group (`keys`, `import`, `audit`): help was shown; it is bad usage.
+      if (e.code === 'commander.help') return EXIT.usage;
       json ||= argv.includes('--json');
       out.result = failed(EXIT.usage, 'usage', e.message.replace(/^error: /, ''));
     } else out.result = fromThrown(e);

@@ -70,10 +70,11 @@ const masterKeyFor = (keyStoreUrl: string, notices: string[]): MasterKey => {
 
 export const openRuntime = async (o: GlobalOptions, senderOverride?: TokenSender): Promise<Runtime> => {
   const notices: string[] = [];
-  const keyStoreUrl = keyStoreUrlFor(o);
+  // The store first: a bad --store is reported as such, before any word about keys.
   const store = await openEventStore(o.store);
   let keys: KeyStore | undefined;
   try {
+    const keyStoreUrl = keyStoreUrlFor(o);
     keys = openKeyStore(keyStoreUrl);
     let master = masterKeyFor(keyStoreUrl, notices);
     let vault = createEnvelopeVault(keys, master.key);

@@ -1,0 +1,75 @@
+/**
+ * A recorded event decoded for projections: its payload through the event catalog, its
+ * metadata through the metadata codec, and its stream category checked against its type.
+ * Anything that does not decode is a Left naming stream, version and position.
+ */
+import { left, right, type Either } from 'fp-ts/lib/Either.js';
+import { decodeWith } from '../domain/codecs.ts';
+import {
+  EventMetadata,
+  decodeEvent,
+  deviceEventCodecs,
+  userEventCodecs,
+  type DeviceEvent,
+  type FactorEvent,
+  type UserEvent,
+} from '../domain/events.ts';
+import { DEVICE_CATEGORY, USER_CATEGORY } from '../domain/ids.ts';
+import type { GlobalPosition, RecordedEvent } from '../domain/ports.ts';
+import { ProjectionError, describeLocation } from './errors.ts';
+
+interface Envelope {
+  readonly eventId: string;
+  readonly streamName: string;
+  readonly version: number;
+  readonly position: GlobalPosition;
+  readonly recordedAt: number;
+  readonly metadata: EventMetadata;
+}
+
+export type ProjectedEvent = Envelope &
+  (
+    | { readonly category: 'device'; readonly deviceId: string; readonly event: DeviceEvent }
+    | { readonly category: 'user'; readonly userId: string; readonly event: UserEvent }
+    /** A catalog event in a stream of another category: decoded, checkpointed, not projected. */
+    | { readonly category: 'other'; readonly event: FactorEvent }
+  );
+
+const idOf = (streamName: string, category: string): string | null =>
+  streamName.startsWith(`${category}-`) ? streamName.slice(category.length + 1) : null;
+
+const problem = (raw: RecordedEvent, what: string): ProjectionError =>
+  new ProjectionError(
+    'undecodable-event',
+    `${describeLocation(raw)} does not decode: ${what}. Repair or remove the stored event, then restart the projection.`,
+    { streamName: raw.streamName, version: raw.version, position: raw.position },
+  );
+
+export const decodeRecorded = (raw: RecordedEvent): Either<ProjectionError, ProjectedEvent> => {
+  const decoded = decodeEvent(String(raw.type), raw.data);
+  if (decoded._tag === 'Left') return left(problem(raw, decoded.left));
+  const metadata = decodeWith(EventMetadata, raw.metadata);
+  if (metadata._tag === 'Left') return left(problem(raw, `metadata: ${metadata.left}`));
+  const envelope: Envelope = {
+    eventId: raw.eventId,
+    streamName: raw.streamName,
+    version: raw.version,
+    position: raw.position,
+    recordedAt: raw.recordedAt,
+    metadata: metadata.right,
+  };
+  const event = decoded.right;
+  const deviceId = idOf(raw.streamName, DEVICE_CATEGORY);
+  if (deviceId !== null) {
+    if (!Object.hasOwn(deviceEventCodecs, event.type))
+      return left(problem(raw, `a ${event.type} event does not belong in a device stream`));
+    return right({ ...envelope, category: 'device', deviceId, event: event as DeviceEvent });
+  }
+  const userId = idOf(raw.streamName, USER_CATEGORY);
+  if (userId !== null) {
+    if (!Object.hasOwn(userEventCodecs, event.type))
+      return left(problem(raw, `a ${event.type} event does not belong in a user stream`));
+    return right({ ...envelope, category: 'user', userId, event: event as UserEvent });
+  }
+  return right({ ...envelope, category: 'other', event });
+};

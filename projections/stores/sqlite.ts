@@ -1,0 +1,158 @@
+/**
+ * The SQLite read store (better-sqlite3). It may share the event store's file: its tables
+ * are prefixed rm_.
+ *
+ * A batch runs in one BEGIN IMMEDIATE transaction, synchronously from the lease check to the
+ * commit: SQLite's writer lock makes it exclusive between processes, and no await inside it
+ * lets another connection of this process (the event store's, say) block on the lock while
+ * this one waits for the event loop. One instance applies events at a time: the holder of
+ * the lease row (rm_leases), renewed with every batch and by the runner's heartbeat, and
+ * taken over by another instance once it has expired.
+ */
+import Database from 'better-sqlite3';
+import { ProjectionError } from '../errors.ts';
+import type { Claim, ClaimOptions, CommitRequest, CommitResult, ReadStore } from '../read-store.ts';
+import { loadSync, runBuffered, type RowLoader } from './buffered-tx.ts';
+import { flushPlan, loaderSql, schemaDdl, sqlReads, toDeviceRow, toStreak, type Tables } from './sql.ts';
+
+export interface SqliteReadStoreOptions {
+  /** File path, or `:memory:`. */
+  readonly path: string;
+  /** How long a transaction waits for another connection's write lock. Default 5000 ms. */
+  readonly busyTimeoutMs?: number;
+}
+
+type Params = Record<string, unknown>;
+type Row = Record<string, unknown>;
+
+const t: Tables = (name) => name;
+const list = (param: string) => `(SELECT value FROM json_each(${param}))`;
+
+/** `$1` → `@p1`: the shared SQL is written for PostgreSQL. */
+const named = (sql: string) => sql.replace(/\$(\d+)/g, '@p$1');
+const bind = (params: readonly unknown[]): Params => Object.fromEntries(params.map((v, i) => [`p${i + 1}`, v ?? null]));
+
+const failure = (path: string, action: string, error: unknown): ProjectionError =>
+  error instanceof ProjectionError
+    ? error
+    : new ProjectionError(
+        'read-store-failed',
+        `SQLite read store "${path}" could not ${action}: ${error instanceof Error ? error.message : String(error)}`,
+        null,
+        { cause: error },
+      );
+
+const open = (o: SqliteReadStoreOptions): Database.Database => {
+  let db: Database.Database;
+  try {
+    db = new Database(o.path);
+  } catch (error) {
+    throw failure(o.path, 'open the database', error);
+  }
+  try {
+    db.pragma(`busy_timeout = ${o.busyTimeoutMs ?? 5000}`);
+    if (o.path !== ':memory:') db.pragma('journal_mode = WAL');
+    // Read models can be rebuilt; the checkpoint commits with them either way.
+    db.pragma('synchronous = NORMAL');
+    db.transaction(() => {
+      for (const ddl of schemaDdl('sqlite', t)) db.exec(ddl);
+    }).immediate();
+    return db;
+  } catch (error) {
+    db.close();
+    throw failure(o.path, 'create its tables', error);
+  }
+};
+
+export const createSqliteReadStore = (o: SqliteReadStoreOptions): ReadStore => {
+  const db = open(o);
+  let closed = false;
+  const statements = new Map<string, Database.Statement>();
+  const prepare = (sql: string) => {
+    let s = statements.get(sql);
+    if (!s) statements.set(sql, (s = db.prepare(named(sql))));
+    return s;
+  };
+  const all = (sql: string, params: readonly unknown[]): Row[] => prepare(sql).all(bind(params)) as Row[];
+  const run = (sql: string, params: readonly unknown[]): void => void prepare(sql).run(bind(params));
+  const guarded = <A extends unknown[], R>(action: string, f: (...a: A) => R) =>
+    (...a: A): R => {
+      if (closed) throw new ProjectionError('read-store-failed', `SQLite read store "${o.path}" is closed`);
+      try {
+        return f(...a);
+      } catch (error) {
+        throw failure(o.path, action, error);
+      }
+    };
+
+  const q = loaderSql(t, list);
+  const loader = (projection: string): RowLoader<'sync'> => ({
+    streamVersions: (streams) =>
+      new Map(all(q.streamVersions, [projection, JSON.stringify(streams)]).map((r) => [String(r.stream_name), Number(r.version)])),
+    devices: (ids) => new Map(all(q.devices, [JSON.stringify(ids)]).map((r) => [String(r.device_id), toDeviceRow(r)])),
+    streaks: (ids) => new Map(all(q.streaks, [JSON.stringify(ids)]).map((r) => [String(r.user_id), toStreak(r)])),
+  });
+
+  const leaseOf = (projection: string) =>
+    all(`SELECT owner, expires_at FROM rm_leases WHERE projection = $1`, [projection])[0] as
+      | { owner: string; expires_at: number }
+      | undefined;
+
+  const acquire = db.transaction((projection: string, c: ClaimOptions): boolean => {
+    const lease = leaseOf(projection);
+    const now = c.now();
+    if (lease && lease.owner !== c.owner && lease.expires_at >= now) return false;
+    run(
+      `INSERT INTO rm_leases (projection, owner, expires_at) VALUES ($1, $2, $3)
+       ON CONFLICT (projection) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at`,
+      [projection, c.owner, now + c.leaseMs],
+    );
+    run(`INSERT INTO rm_checkpoints (projection, position, updated_at) VALUES ($1, NULL, $2) ON CONFLICT (projection) DO NOTHING`, [
+      projection,
+      now,
+    ]);
+    return true;
+  });
+
+  const commit = db.transaction((projection: string, c: ClaimOptions, req: CommitRequest): CommitResult => {
+    const lease = leaseOf(projection);
+    const now = c.now();
+    if (!lease || lease.owner !== c.owner || lease.expires_at < now) return 'not-active';
+    const stored = all(`SELECT position FROM rm_checkpoints WHERE projection = $1`, [projection])[0]?.position ?? null;
+    if (stored !== req.expected) return 'checkpoint-moved';
+    const changes = runBuffered(loadSync(loader(projection), req.events), req.work);
+    for (const s of flushPlan(changes, projection, t)) run(s.sql, s.params);
+    run(`UPDATE rm_checkpoints SET position = $2, updated_at = $3 WHERE projection = $1`, [projection, req.next, now]);
+    run(`UPDATE rm_leases SET expires_at = $3 WHERE projection = $1 AND owner = $2`, [projection, c.owner, now + c.leaseMs]);
+    return 'committed';
+  });
+
+  const claim = (projection: string, c: ClaimOptions): Claim => ({
+    acquire: async () => guarded('take the projection lease', () => acquire.immediate(projection, c))(),
+    commit: async (req) => {
+      if (closed) throw new ProjectionError('read-store-failed', `SQLite read store "${o.path}" is closed`);
+      try {
+        return commit.immediate(projection, c, req);
+      } catch (error) {
+        // A handler's own error goes back to the runner as it was thrown.
+        if (error instanceof ProjectionError || !(error instanceof Database.SqliteError)) throw error;
+        throw failure(o.path, 'commit a batch', error);
+      }
+    },
+    release: async () => {
+      if (!closed) run(`DELETE FROM rm_leases WHERE projection = $1 AND owner = $2`, [projection, c.owner]);
+    },
+  });
+
+  const reads = sqlReads(async (sql, params) => guarded('read', all)(sql, params), t);
+  return {
+    kind: 'sqlite',
+    claim,
+    ...reads,
+    close: async () => {
+      if (closed) return;
+      closed = true;
+      db.close();
+    },
+  };
+};

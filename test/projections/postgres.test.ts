@@ -1,0 +1,102 @@
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createProjectionRunner, rebuild } from '../../projections/runner.ts';
+import { createPostgresReadStore } from '../../projections/stores/postgres.ts';
+import {
+  createTestDatabase,
+  createWorld,
+  leaks,
+  normalized,
+  postgresFixtureIn,
+  postgresText,
+  sealedAndDigests,
+  type TestDatabase,
+} from './fixtures.ts';
+import { countingProjection, readStoreSuite, referenceDump, scenario } from './suite.ts';
+
+let db: TestDatabase;
+beforeAll(async () => {
+  db = await createTestDatabase();
+});
+afterAll(async () => {
+  await db?.drop();
+});
+
+readStoreSuite('PostgreSQL', postgresFixtureIn(() => db.url), 6);
+
+describe('PostgreSQL: two application instances on one read store', () => {
+  it('applies every event exactly once, and the other instance takes over when the active one dies', async () => {
+    const schema = 'takeover';
+    const world = createWorld(21);
+    await world.run(scenario.slice(0, 6));
+    const storeA = await createPostgresReadStore({ connectionString: db.url, schema });
+    const storeB = await createPostgresReadStore({ connectionString: db.url, schema });
+    const options = { store: world.events, projection: countingProjection, batchSize: 2, standbyPollMs: 10 };
+    const a = createProjectionRunner({ ...options, readStore: storeA, instanceId: 'a' }).start();
+    await a.whenCaughtUp();
+    const b = createProjectionRunner({ ...options, readStore: storeB, instanceId: 'b' }).start();
+    const admin = new pg.Client({ connectionString: db.url });
+    await admin.connect();
+    try {
+      await world.run(scenario.slice(6, 12));
+      await b.whenCaughtUp();
+      expect(b.state()).toBe('standby');
+      // Kill A's lock connection, as if its process had died: the lock goes with it.
+      const killed = await admin.query(
+        `SELECT pg_terminate_backend(pid) AS ok FROM pg_locks
+         WHERE locktype = 'advisory' AND granted AND pid <> pg_backend_pid()
+           AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
+      );
+      expect(killed.rows).toEqual([{ ok: true }]);
+      await world.run(scenario.slice(12));
+      await b.whenCaughtUp();
+      expect(['catching-up', 'live']).toContain(b.state());
+      const counts = await storeB.counters('applied');
+      const ids = (await world.events.readAll()).events.map((e) => e.eventId);
+      expect([...counts.keys()].sort()).toEqual([...ids].sort());
+      expect([...counts.values()].every((n) => n === 1)).toBe(true);
+      // A went back to waiting; it did not fail.
+      await a.close();
+      expect(await a.stopped()).toBeNull();
+    } finally {
+      await admin.end();
+      await a.close();
+      await b.close();
+      await storeA.close();
+      await storeB.close();
+    }
+  });
+
+  it('fails clearly when PostgreSQL cannot be reached', async () => {
+    await expect(createPostgresReadStore({ connectionString: 'postgres://nobody:secret@127.0.0.1:1/none' })).rejects.toMatchObject({
+      code: 'read-store-failed',
+      message: expect.not.stringContaining('secret'),
+    });
+  });
+});
+
+describe('PostgreSQL read store beside the PostgreSQL event store, in one schema', () => {
+  it('follows the event store, rebuilds to the same read model, and holds no secret', async () => {
+    // Imported here: the adapter is written alongside, and a problem in it should fail this test only.
+    const { createPostgresEventStore } = await import('../../adapters/store/postgres.ts');
+    const events = await createPostgresEventStore({ connectionString: db.url, schema: 'shared', pollIntervalMs: 10 });
+    const world = createWorld(22, events);
+    const readStore = await createPostgresReadStore({ connectionString: db.url, schema: 'shared' });
+    const live = createProjectionRunner({ store: events, readStore, batchSize: 8 }).start();
+    try {
+      await world.run(scenario);
+      await live.whenCaughtUp();
+      await live.close();
+      const liveDump = normalized(await readStore.dump());
+      expect(liveDump).toEqual(await referenceDump(events));
+      await rebuild(createProjectionRunner({ store: events, readStore }));
+      expect(normalized(await readStore.dump())).toEqual(liveDump);
+      const sealed = sealedAndDigests((await events.readAll()).events);
+      expect(leaks(await postgresText(db.url, 'shared'), [...world.secrets, ...sealed])).toEqual([]);
+    } finally {
+      await live.close();
+      await readStore.close();
+      await events.close();
+    }
+  });
+});
