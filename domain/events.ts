@@ -189,9 +189,25 @@ export const encodeEvent = (event: FactorEvent): { type: string; data: unknown }
 
 // ---- metadata ----------------------------------------------------------------------------------
 
+/** Text from the caller's client (an IP, a user agent): bounded and free of control characters. */
+const ClientText = (name: string, max: number) =>
+  new t.Type<string, string, unknown>(
+    name,
+    (u): u is string => typeof u === 'string' && u.length <= max && !/[\u0000-\u001f\u007f]/.test(u),
+    (u, c) =>
+      typeof u !== 'string'
+        ? t.failure(u, c, `${name} must be a string`)
+        : u.length > max
+          ? t.failure(u, c, `${name} must be at most ${max} characters (got ${u.length})`)
+          : /[\u0000-\u001f\u007f]/.test(u)
+            ? t.failure(u, c, `${name} must not contain control characters`)
+            : t.success(u),
+    t.identity,
+  );
+
 export const ClientContext = t.partial({
-  ip: t.string,
-  userAgent: t.string,
+  ip: ClientText('client.ip', 64),
+  userAgent: ClientText('client.userAgent', 512),
 });
 export type ClientContext = t.TypeOf<typeof ClientContext>;
 

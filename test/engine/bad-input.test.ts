@@ -198,3 +198,25 @@ describe('bad tokens are a malformed failure', () => {
     expect(await ok(h.engine.verify(deviceId, 'zzzzzzzz'))).toEqual({ ok: false, deviceId, reason: 'invalid' });
   });
 });
+
+describe('client context', () => {
+  it('is bounded and free of control characters, with a message that names the field', async () => {
+    const { createMemoryEventStore } = await import('../../adapters/store/memory.ts');
+    const { createMemoryVault } = await import('../../adapters/vault/memory.ts');
+    const { createEngine } = await import('../../domain/engine.ts');
+    const { randomBytes } = await import('node:crypto');
+    const engine = createEngine({ store: createMemoryEventStore(), vault: createMemoryVault(), clock: { now: () => 1e12 }, random: { bytes: (n) => randomBytes(n) } });
+    const bad = [
+      [{ ip: '1.2.3.4\n' }, 'client.ip'],
+      [{ userAgent: 'x'.repeat(513) }, 'client.userAgent'],
+      [{ userAgent: 'evil\u0000agent' }, 'client.userAgent'],
+    ] as const;
+    for (const [client, field] of bad) {
+      const r = await engine.register({ kind: 'static', userId: 'u' }, { client })();
+      expect(r._tag).toBe('Left');
+      if (r._tag === 'Left') expect(r.left).toMatchObject({ code: 'invalid-command', message: expect.stringContaining(field) });
+    }
+    const okr = await engine.register({ kind: 'static', userId: 'u' }, { client: { ip: '2001:db8::1', userAgent: 'Mozilla/5.0 (X11)' } })();
+    expect(okr._tag).toBe('Right');
+  });
+});
