@@ -6,9 +6,11 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import { StoreError, VaultError } from '../../domain/ports.ts';
+import { ProjectionError } from '../../projections/errors.ts';
 import { SenderConfigError } from '../delivery/factory.ts';
 import * as cmd from './commands.ts';
 import { runDemo } from './demo.ts';
+import { replay, stats } from './read-side.ts';
 import { DUMP_HINT, importDjangoOtp } from './django-import.ts';
 import { EXIT, failed, oneLine, type Result } from './output.ts';
 import { loadConfig, parseInstant, UsageError } from './parse.ts';
@@ -46,6 +48,7 @@ const fromThrown = (e: unknown): Result => {
   if (e instanceof SenderConfigError) return failed(EXIT.usage, 'usage', e.message);
   if (e instanceof StoreError) return failed(e.code === 'invalid' ? EXIT.usage : EXIT.failure, `store-${e.code}`, e.message);
   if (e instanceof VaultError) return failed(EXIT.failure, `vault-${e.code}`, e.message);
+  if (e instanceof ProjectionError) return failed(e.code === 'invalid' ? EXIT.usage : EXIT.failure, `projection-${e.code}`, e.message);
   return failed(EXIT.failure, 'internal', `unexpected error: ${e instanceof Error ? `${e.name}: ${e.message}` : 'unknown'}`);
 };
 
@@ -193,6 +196,17 @@ export const main = async (argv: readonly string[], io: Io = defaultIo): Promise
     .action(action((rt, g, o, [file]) => importDjangoOtp(rt, g, file!, o)));
 
   program
+    .command('stats')
+    .description('dashboard statistics from the read models (caught up first): devices by kind and status, verifications per hour, locks, unusual failure patterns')
+    .option('--hours <n>', 'how many hours of activity to show (default 24)')
+    .action(action((rt, g, o) => stats(rt, g, o, io)));
+
+  program
+    .command('replay')
+    .description('drop the read models and rebuild them by replaying the whole log (with a progress bar on stderr)')
+    .action(action((rt, g, o) => replay(rt, g, o, io, json)));
+
+  program
     .command('audit')
     .description('checks over the stored history')
     .command('verify')
@@ -225,7 +239,10 @@ export const main = async (argv: readonly string[], io: Io = defaultIo): Promise
     if (e instanceof CommanderError) {
       if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version') return EXIT.ok;
       // A bare `factorstream` or group (`keys`, `import`, `audit`): help was shown; it is bad usage.
-      if (e.code === 'commander.help') return EXIT.usage;
+      if (e.code === 'commander.help') {
+        io.stderr(program.helpInformation());
+        return EXIT.usage;
+      }
       json ||= argv.includes('--json');
       out.result = failed(EXIT.usage, 'usage', e.message.replace(/^error: /, ''));
     } else out.result = fromThrown(e);
