@@ -4,6 +4,7 @@
 import { isLeft } from 'fp-ts/lib/Either.js';
 import { describe, expect, it } from 'vitest';
 import { VaultError } from '../../domain/ports.ts';
+import { eventHash, genesisHash } from '../../domain/chain.ts';
 import { deviceStream, eventIdFor, userStream } from '../../domain/ids.ts';
 import { hotpCode } from '../../domain/kinds/oath.ts';
 import { parseOtpauthUri, toBase32 } from '../../domain/kinds/uri.ts';
@@ -481,14 +482,29 @@ describe('time travel and history', () => {
       position: expect.any(String),
       recordedAt: T0,
       event: { type: 'DeviceRegistered', data: expect.objectContaining({ deviceId: r.deviceId, userId: 'alice', at: T0 }) },
-      metadata: { eventId: eventIdFor('reg-1', 0, deviceStream(r.deviceId)), commandId: 'reg-1', correlationId: 'login-7', causationId: 'reg-1', actor: 'user:alice', client },
+      metadata: {
+        eventId: eventIdFor('reg-1', 0, deviceStream(r.deviceId)),
+        commandId: 'reg-1',
+        correlationId: 'login-7',
+        causationId: 'reg-1',
+        actor: 'user:alice',
+        client,
+        prevHash: genesisHash(deviceStream(r.deviceId)),
+      },
     });
     expect(history[1]).toEqual({
       version: 2,
       position: expect.any(String),
       recordedAt: T0 + 5000,
       event: { type: 'TokenVerified', data: { match: { kind: 'totp', step: Math.floor((T0 + 5000) / 30_000), drift: 0 }, at: T0 + 5000 } },
-      metadata: { eventId: eventIdFor('ver-1', 0, deviceStream(r.deviceId)), commandId: 'ver-1', correlationId: 'login-7', causationId: 'reg-1', actor: 'user:alice' },
+      metadata: {
+        eventId: eventIdFor('ver-1', 0, deviceStream(r.deviceId)),
+        commandId: 'ver-1',
+        correlationId: 'login-7',
+        causationId: 'reg-1',
+        actor: 'user:alice',
+        prevHash: eventHash({ ...history[0]!.event, eventId: history[0]!.metadata.eventId, metadata: history[0]!.metadata, streamName: deviceStream(r.deviceId), version: 1 }),
+      },
     });
     expect(history[0]!.position < history[1]!.position).toBe(true);
     const user = await ok(h.engine.userHistory('alice'));
