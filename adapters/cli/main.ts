@@ -10,6 +10,7 @@ import { ProjectionError } from '../../projections/errors.ts';
 import { SenderConfigError } from '../delivery/factory.ts';
 import * as cmd from './commands.ts';
 import { runDemo } from './demo.ts';
+import { checkServeAccess, serveDashboard } from '../http/serve.ts';
 import { replay, stats } from './read-side.ts';
 import { DUMP_HINT, importDjangoOtp } from './django-import.ts';
 import { EXIT, failed, oneLine, type Result } from './output.ts';
@@ -227,6 +228,19 @@ export const main = async (argv: readonly string[], io: Io = defaultIo): Promise
     .description('a guided walk through enrolment, verification, replay, throttling, unlock, backup codes and removal')
     .option('--user <user>', 'the demo user (default: a new random one)')
     .action(action((rt, g, o) => runDemo(rt, g, o, io)));
+
+  program
+    .command('serve')
+    .description(
+      'serve the device dashboard (web page and JSON API over the read models) until Ctrl-C; ' +
+        'needs FACTORSTREAM_ADMIN_TOKEN (at least 16 characters) unless --insecure-local',
+    )
+    .option('--host <address>', 'address to listen on (env FACTORSTREAM_HTTP_HOST; default 127.0.0.1)')
+    .option('--port <n>', 'port to listen on, 0 for any free one (env FACTORSTREAM_HTTP_PORT; default 8470)')
+    .option('--read-store <url>', 'where the read models live (env FACTORSTREAM_READ_STORE; default: the event store when it is SQL)')
+    .option('--insecure-local', 'serve without an admin token, on a loopback address only (env FACTORSTREAM_INSECURE_LOCAL=1)')
+    .hook('preAction', (c) => checkServeAccess(c.opts() as Opts, io.env))
+    .action(action((rt, g, o) => serveDashboard(rt, g, o, io)));
 
   try {
     await program.parseAsync([...argv], { from: 'user' });
