@@ -65,11 +65,11 @@ export const main = async (argv: readonly string[], io: Io = defaultIo): Promise
     .addOption(new Option('--json', 'print one JSON object per command on stdout (env FACTORSTREAM_JSON=1)'))
     .addOption(new Option('--now <time>', 'decide as if it were then: ISO-8601 or @unix-seconds (env FACTORSTREAM_NOW)'))
     .addOption(new Option('--actor <name>', 'who is acting, recorded in event metadata (env FACTORSTREAM_ACTOR)'))
-    .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
     .configureOutput({
       writeOut: (s) => io.stdout(s),
-      writeErr: () => {},
+      // Help shown for a bare group goes to stderr; error messages are printed by main itself.
+      writeErr: (s) => io.stderr(s),
       outputError: () => {},
     });
 
@@ -253,12 +253,9 @@ export const main = async (argv: readonly string[], io: Io = defaultIo): Promise
     if (e instanceof CommanderError) {
       if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version') return EXIT.ok;
       // A bare `factorstream` or group (`keys`, `import`, `audit`): help was shown; it is bad usage.
-      if (e.code === 'commander.help') {
-        io.stderr(program.helpInformation());
-        return EXIT.usage;
-      }
+      if (e.code === 'commander.help') return EXIT.usage;
       json ||= argv.includes('--json');
-      out.result = failed(EXIT.usage, 'usage', e.message.replace(/^error: /, ''));
+      out.result = failed(EXIT.usage, 'usage', `${e.message.replace(/^error: /, '')} (see --help)`);
     } else out.result = fromThrown(e);
   }
   const r: Result = out.result ?? failed(EXIT.failure, "internal", "the command produced no result");
