@@ -145,4 +145,15 @@ describe('factorstream CLI: exit codes and errors', () => {
       expect(r.stderr).toBe('');
     });
   }, 120_000);
+
+  it('a bare command or group shows its own help on stderr and exits 2', async () => {
+    for (const c of [[], ['keys'], ['import'], ['audit']]) {
+      let stdout = '';
+      let stderr = '';
+      const code = await main(c, { stdout: (s) => void (stdout += s), stderr: (s) => void (stderr += s), env: {} });
+      expect(code, c.join(' ')).toBe(2);
+      expect(stdout).toBe('');
+      expect(stderr).toContain(`Usage: factorstream${c.length > 0 ? ` ${c.join(' ')}` : ''} [options] [command]`);
+    }
+  });
 });
