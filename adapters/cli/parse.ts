@@ -88,7 +88,9 @@ export const loadConfig = (path: string | undefined): Config => {
   try {
     json = JSON.parse(text);
   } catch (e) {
-    throw new UsageError(`the config file ${path} is not valid JSON: ${(e as Error).message}`);
+    // JSON.parse quotes the text around the error: never repeat a file's content.
+    const at = /position (\d+)/.exec((e as Error).message)?.[1];
+    throw new UsageError(`the config file ${path} is not valid JSON${at ? ` (at character ${at})` : ''}`);
   }
   if (typeof json === 'object' && json !== null) {
     const known = new Set(Object.keys(ConfigFile.type.props));

@@ -156,4 +156,18 @@ describe('factorstream CLI: exit codes and errors', () => {
       expect(stderr).toContain(`Usage: factorstream${c.length > 0 ? ` ${c.join(' ')}` : ''} [options] [command]`);
     }
   });
+
+  it('a config file that is not JSON is named, and none of its content is repeated', async () => {
+    const { mkdtempSync, writeFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const file = join(mkdtempSync(join(tmpdir(), 'fs-cfg-')), 'policy.json');
+    writeFileSync(file, 'MASTER=9f8e7d6c5b4a39281706f5e4d3c2b1a0\n');
+    let stderr = '';
+    const code = await main(['--config', file, 'devices', '--user', 'u'], { stdout: () => {}, stderr: (s) => void (stderr += s), env: {} });
+    expect(code).toBe(2);
+    expect(stderr).toContain(`the config file ${file} is not valid JSON`);
+    expect(stderr).not.toContain('9f8e7d6c');
+    expect(stderr).not.toContain('MASTER');
+  });
 });
