@@ -12,6 +12,7 @@ import type { TaskEither } from 'fp-ts/lib/TaskEither.js';
 import { decodeWith, type Kind } from './codecs.ts';
 import type { DeviceCommand, UserCommand } from './commands.ts';
 import { eventHash, genesisHash, verifyChain, type ChainBreak } from './chain.ts';
+import { CommandIndex, ClockCache, type StreamHead } from './stream-cache.ts';
 import { decide, type DecideContext } from './decide.ts';
 import { evolve, initialState, type DeviceState, type RegisteredDevice } from './device.ts';
 import type { DomainError, DomainErrorCode } from './errors.ts';
@@ -37,11 +38,13 @@ import { throttleStatus } from './policies/throttle.ts';
 import {
   StoreError,
   VaultError,
+  type AppendResult,
   type Clock,
   type EventStore,
   type NewEvent,
   type Random,
   type RecordedEvent,
+  type StreamRead,
   type TokenSender,
   type Vault,
 } from './ports.ts';
@@ -76,6 +79,23 @@ export interface EngineOptions {
   readonly maxConflictRetries?: number;
   /** The issuer named in otpauth URIs (default "factorstream"; "" for none). */
   readonly issuer?: string;
+  /**
+   * How many streams the engine keeps folded in memory (with their last event's hash and
+   * command ids), and how many opened TOTP/HOTP keys. A command on a cached stream reads only
+   * the events appended since (one indexed query), whoever appended them; the expected version
+   * of every append still guards against writers the cache has not seen. Default 10 000;
+   * 0 turns both caches off.
+   */
+  readonly cacheSize?: number;
+  /**
+   * Decide a command on the cached state of its stream without first reading what was
+   * appended since (reads still do). Nothing stale is ever written: the append carries the
+   * cached version as its expected version, so a stale state costs a conflict, a reload and a
+   * second decision. It saves a round trip per command on a network store (PostgreSQL) when
+   * one engine instance serves a device's commands; when several instances take turns on the
+   * same devices it costs more than it saves. Default false.
+   */
+  readonly optimisticCache?: boolean;
 }
 
 export type Options = CommandOptions;
@@ -233,10 +253,22 @@ const refOf = (x: string | DeviceRef): DeviceRef => (typeof x === 'string' ? { d
 const notFound = (r: DeviceRef): EngineError =>
   err('device-not-found', r.kind === null ? `no device with id ${r.deviceId}` : `no ${r.kind} device with id ${r.deviceId}`);
 
-interface Loaded<S, E> {
-  readonly state: S;
-  readonly version: number;
-  readonly entries: readonly { readonly event: E; readonly metadata: EventMetadata; readonly raw: RecordedEvent }[];
+/** A stream as a command sees it: its folded state at a version (see stream-cache.ts). */
+interface Loaded<S, E> extends StreamHead<S, E> {
+  /** Set when the state is hidden (a device looked up under another kind): never cached. */
+  readonly hidden?: true;
+}
+
+interface Entry<E> {
+  readonly event: E;
+  readonly metadata: EventMetadata;
+  readonly raw: RecordedEvent;
+}
+
+/** A stream read in full, every event decoded (history, deviceAt, confirmWritten). */
+interface LoadedEntries<S, E> {
+  readonly head: Loaded<S, E>;
+  readonly entries: readonly Entry<E>[];
 }
 
 interface Executed<S, E> {
@@ -282,15 +314,39 @@ export const createEngine = (o: EngineOptions): Engine => {
   if (problems.length > 0) throw new Error(`invalid policy: ${problems.join('; ')}`);
   const maxRetries = o.maxConflictRetries ?? 100;
   const issuer = o.issuer ?? 'factorstream';
+  const cacheSize = o.cacheSize ?? 10_000;
+  if (!Number.isSafeInteger(cacheSize) || cacheSize < 0) throw new Error(`invalid cacheSize: ${cacheSize} (a whole number ≥ 0)`);
+  const heads = new ClockCache<StreamHead<unknown, FactorEvent>>(cacheSize);
+  const optimistic = o.optimisticCache ?? false;
+  /** Opened TOTP/HOTP keys by device, with the sealed value they came from. */
+  const openedKeys = new ClockCache<{ readonly sealed: string; readonly key: Uint8Array }>(cacheSize);
 
 
   // -- input and metadata
 
+  // Command ids are random UUIDs drawn from the Random port 256 at a time: a small draw costs
+  // about as much as a large one (a system call), and one is needed for every command the
+  // caller gives no id.
+  let idBytes: Uint8Array = new Uint8Array(0);
+  let idOffset = 0;
+  const newCommandId = (): string => {
+    if (idOffset + 16 > idBytes.length) {
+      idBytes = random.bytes(16 * 256);
+      idOffset = 0;
+    }
+    idOffset += 16;
+    return uuidFromBytes(idBytes.subarray(idOffset - 16, idOffset));
+  };
+
   const meta = (options: Options | undefined): Either<EngineError, Meta> => {
-    const decoded = decodeWith(CommandOptions, options ?? {});
+    if (options === undefined) {
+      const commandId = newCommandId();
+      return right({ commandId, correlationId: commandId, causationId: commandId, actor: 'system', now: clock.now() });
+    }
+    const decoded = decodeWith(CommandOptions, options);
     if (isLeft(decoded)) return left(err('invalid-command', `invalid options: ${decoded.left}`));
     const op = decoded.right;
-    const commandId = op.commandId ?? uuidFromBytes(random.bytes(16));
+    const commandId = op.commandId ?? newCommandId();
     return right({
       commandId,
       correlationId: op.correlationId ?? commandId,
@@ -315,39 +371,128 @@ export const createEngine = (o: EngineOptions): Engine => {
 
   // -- loading
 
+  /** Decodes one stored event of `stream`; a stored event that does not decode is an error naming it. */
+  const decodeStored = <E extends FactorEvent>(stream: string, types: Set<string>, raw: RecordedEvent): Entry<E> => {
+    const decoded = types.has(raw.type) ? decodeEvent(raw.type, raw.data) : left(`event type "${raw.type.slice(0, 64)}" does not belong in this stream`);
+    if (isLeft(decoded))
+      throw new Failure(err('corrupt-event', `stream ${stream} version ${raw.version} holds an event that does not decode: ${decoded.left}`));
+    const m = decodeWith(EventMetadata, raw.metadata);
+    if (isLeft(m))
+      throw new Failure(err('corrupt-event', `stream ${stream} version ${raw.version} has metadata that does not decode: ${m.left}`));
+    return { event: decoded.right as E, metadata: m.right, raw };
+  };
+
+  /** The head after folding `events` (the stream's events right after `base`) onto `base`. */
+  const advance = <S, E extends FactorEvent>(
+    stream: string,
+    types: Set<string>,
+    step: (s: S, e: E) => S,
+    base: StreamHead<S, E>,
+    events: readonly RecordedEvent[],
+    entries?: Entry<E>[],
+  ): StreamHead<S, E> => {
+    let { state, version } = base;
+    for (const raw of events) {
+      if (raw.version !== version + 1)
+        throw new Failure(err('corrupt-event', `stream ${stream} has version ${raw.version} after version ${version}: an event is missing`));
+      const entry = decodeStored<E>(stream, types, raw);
+      state = step(state, entry.event);
+      version = raw.version;
+      base.commands.add(entry.metadata.commandId, version, entry.event);
+      entries?.push(entry);
+    }
+    const last = events[events.length - 1];
+    return last ? { version, state, prevHash: eventHash(last), lastEventId: last.eventId, commands: base.commands } : base;
+  };
+
+  const emptyHead = <S, E>(stream: string, init: () => S): StreamHead<S, E> => ({
+    version: 0,
+    state: init(),
+    prevHash: genesisHash(stream),
+    lastEventId: null,
+    commands: new CommandIndex<E>(),
+  });
+
+  /** Keeps `head` unless the cache already holds a later one of the stream (or `replace`). */
+  const remember = (stream: string, head: StreamHead<unknown, FactorEvent>, replace = false) => {
+    if (head.version === 0) return; // no stream (yet): nothing worth keeping
+    const current = heads.peek(stream);
+    if (replace || current === undefined || current.version <= head.version) heads.set(stream, head);
+  };
+
+  /** Reads the whole stream, decoding every event; refreshes the cache with what it read. */
+  const loadEntries = async <S, E extends FactorEvent>(
+    stream: string,
+    types: Set<string>,
+    init: () => S,
+    step: (s: S, e: E) => S,
+    read?: StreamRead,
+  ): Promise<LoadedEntries<S, E>> => {
+    const { events } = read ?? (await store.readStream(stream));
+    const entries: Entry<E>[] = [];
+    const head = advance(stream, types, step, emptyHead<S, E>(stream, init), events, entries);
+    remember(stream, head as StreamHead<unknown, FactorEvent>, true);
+    return { head, entries };
+  };
+
+  /**
+   * The stream's current head: the cached one brought up to date with the events appended
+   * since (by this engine or any other writer), or the whole stream read when it is not cached.
+   */
   const load = async <S, E extends FactorEvent>(
     stream: string,
     types: Set<string>,
     init: () => S,
     step: (s: S, e: E) => S,
+    /** False: the cached head as it is, unchecked (optimisticCache, first attempt of a command). */
+    check = true,
   ): Promise<Loaded<S, E>> => {
-    const read = await store.readStream(stream);
-    let state = init();
-    const entries: { event: E; metadata: EventMetadata; raw: RecordedEvent }[] = [];
-    for (const raw of read.events) {
-      const decoded = types.has(raw.type) ? decodeEvent(raw.type, raw.data) : left(`event type "${raw.type.slice(0, 64)}" does not belong in this stream`);
-      if (isLeft(decoded))
-        throw new Failure(err('corrupt-event', `stream ${stream} version ${raw.version} holds an event that does not decode: ${decoded.left}`));
-      const m = decodeWith(EventMetadata, raw.metadata);
-      if (isLeft(m))
-        throw new Failure(err('corrupt-event', `stream ${stream} version ${raw.version} has metadata that does not decode: ${m.left}`));
-      const event = decoded.right as E;
-      state = step(state, event);
-      entries.push({ event, metadata: m.right, raw });
+    const cached = heads.get(stream) as StreamHead<S, E> | undefined;
+    if (cached === undefined) return (await loadEntries(stream, types, init, step)).head;
+    if (!check) return cached;
+    if (store.readStreamFrom) {
+      const tail = await store.readStreamFrom(stream, cached.version);
+      if (tail.version === cached.version + tail.events.length) {
+        if (tail.events.length === 0) return cached;
+        const head = advance(stream, types, step, cached, tail.events);
+        remember(stream, head as StreamHead<unknown, FactorEvent>);
+        return head;
+      }
+      // The stream is not what the cache knew (shorter, or a gap): start again from the store.
+      return (await loadEntries(stream, types, init, step)).head;
     }
-    return { state, version: read.version, entries };
+    const read = await store.readStream(stream);
+    const sameStart = read.version >= cached.version && (cached.version === 0 || read.events[cached.version - 1]?.eventId === cached.lastEventId);
+    if (!sameStart) return (await loadEntries(stream, types, init, step, read)).head;
+    const head = advance(stream, types, step, cached, read.events.slice(cached.version));
+    remember(stream, head as StreamHead<unknown, FactorEvent>);
+    return head;
   };
 
+  const kindHidden = (state: DeviceState, kind: Kind | null) => kind !== null && state.status === 'registered' && state.k.kind !== kind;
+  /** The same stream position with the device hidden: no state, no commands. */
+  const hide = (head: StreamHead<DeviceState, DeviceEvent>): Loaded<DeviceState, DeviceEvent> => ({
+    ...head,
+    state: initialState(),
+    commands: new CommandIndex<DeviceEvent>(),
+    hidden: true,
+  });
+
   /** A device of another kind than its persistent id names is not found under that id. */
-  const loadDevice = async (target: string | DeviceRef): Promise<Loaded<DeviceState, DeviceEvent>> => {
+  const loadDevice = async (target: string | DeviceRef, check = true): Promise<Loaded<DeviceState, DeviceEvent>> => {
     const { deviceId, kind } = refOf(target);
-    const loaded = await load<DeviceState, DeviceEvent>(deviceStream(deviceId), DEVICE_TYPES, initialState, evolve);
-    return kind !== null && loaded.state.status === 'registered' && loaded.state.k.kind !== kind
-      ? { state: initialState(), version: loaded.version, entries: [] }
-      : loaded;
+    const loaded = await load<DeviceState, DeviceEvent>(deviceStream(deviceId), DEVICE_TYPES, initialState, evolve, check);
+    return kindHidden(loaded.state, kind) ? hide(loaded) : loaded;
   };
-  const loadUser = (userId: string) =>
-    load<UserState, UserEvent>(userStream(userId), USER_TYPES, initialUserState, evolveUser);
+  const loadDeviceEntries = async (target: string | DeviceRef): Promise<LoadedEntries<DeviceState, DeviceEvent>> => {
+    const { deviceId, kind } = refOf(target);
+    const loaded = await loadEntries<DeviceState, DeviceEvent>(deviceStream(deviceId), DEVICE_TYPES, initialState, evolve);
+    return kindHidden(loaded.head.state, kind) ? { head: hide(loaded.head), entries: [] } : loaded;
+  };
+  const loadUser = (userId: string, check = true) =>
+    load<UserState, UserEvent>(userStream(userId), USER_TYPES, initialUserState, evolveUser, check);
+  const loadUserEntries = (userId: string) =>
+    loadEntries<UserState, UserEvent>(userStream(userId), USER_TYPES, initialUserState, evolveUser);
 
   // -- the command loop
 
@@ -355,29 +500,73 @@ export const createEngine = (o: EngineOptions): Engine => {
    * The events of one append as the store takes them: deterministic ids, the command's
    * metadata, and each event linked to the one before it (domain/chain.ts).
    */
-  const chained = (stream: string, loaded: Loaded<unknown, FactorEvent>, events: readonly FactorEvent[], m: Meta): NewEvent[] => {
-    const last = loaded.entries[loaded.entries.length - 1]?.raw;
-    let prevHash = last ? eventHash(last) : genesisHash(stream);
-    return events.map((e, i) => {
+  const chained = (
+    stream: string,
+    loaded: Loaded<unknown, FactorEvent>,
+    events: readonly FactorEvent[],
+    m: Meta,
+  ): { readonly toStore: NewEvent[]; readonly lastHash: string } => {
+    let prevHash = loaded.prevHash;
+    const toStore = events.map((e, i) => {
       const encoded = encodeEvent(e);
-      const metadata: EventMetadata = {
-        eventId: eventIdFor(m.commandId, i, stream),
-        commandId: m.commandId,
-        correlationId: m.correlationId,
-        causationId: m.causationId,
-        actor: m.actor,
-        ...(m.client ? { client: m.client } : {}),
-        prevHash,
-      };
+      // Keys in sorted order, as the chain's canonical encoding writes them: nothing to sort.
+      const metadata: EventMetadata = m.client
+        ? {
+            actor: m.actor,
+            causationId: m.causationId,
+            client: m.client,
+            commandId: m.commandId,
+            correlationId: m.correlationId,
+            eventId: eventIdFor(m.commandId, i, stream),
+            prevHash,
+          }
+        : {
+            actor: m.actor,
+            causationId: m.causationId,
+            commandId: m.commandId,
+            correlationId: m.correlationId,
+            eventId: eventIdFor(m.commandId, i, stream),
+            prevHash,
+          };
       const stored = { eventId: metadata.eventId, type: encoded.type, data: encoded.data, metadata };
-      prevHash = eventHash({ ...stored, streamName: stream, version: loaded.version + i + 1 });
+      prevHash = eventHash({ streamName: stream, version: loaded.version + i + 1, ...stored });
       return stored;
     });
+    return { toStore, lastHash: prevHash };
+  };
+
+  /**
+   * Appends `events` at the loaded version. When the store says it wrote exactly these events,
+   * the cache moves on to the head they make (the state folded here, the hash computed for the
+   * chain); otherwise (an idempotent retry, or a store that cannot tell) the next load reads
+   * them back from the store.
+   */
+  const appendTo = async <S, E extends FactorEvent>(
+    stream: string,
+    loaded: Loaded<S, E>,
+    events: readonly E[],
+    m: Meta,
+    step: (s: S, e: E) => S,
+  ): Promise<{ readonly result: AppendResult; readonly state: S }> => {
+    const { toStore, lastHash } = chained(stream, loaded as Loaded<unknown, FactorEvent>, events, m);
+    const result = await store.appendToStream(stream, toStore, loaded.version);
+    let state = loaded.state;
+    if (!result.ok) return { result, state };
+    for (const e of events) state = step(state, e);
+    if (result.written === true && result.version === loaded.version + toStore.length && !loaded.hidden) {
+      events.forEach((e, i) => loaded.commands.add(m.commandId, loaded.version + i + 1, e));
+      const head: StreamHead<S, E> = { version: result.version, state, prevHash: lastHash, lastEventId: toStore[toStore.length - 1]!.eventId, commands: loaded.commands };
+      remember(stream, head as StreamHead<unknown, FactorEvent>);
+    }
+    return { result, state };
   };
 
   const execute = async <S, E extends FactorEvent>(
     stream: string,
-    loader: () => Promise<Loaded<S, E>>,
+    /** The stream's head; `check` false: the cached one unchecked (see optimisticCache). */
+    loader: (check: boolean) => Promise<Loaded<S, E>>,
+    /** The whole stream, decoded (only for confirmWritten). */
+    loadAll: () => Promise<LoadedEntries<S, E>>,
     step: (s: S, e: E) => S,
     m: Meta,
     decideOn: (state: S) => Promise<Either<DomainError | EngineError, E[]>>,
@@ -389,30 +578,42 @@ export const createEngine = (o: EngineOptions): Engine => {
      */
     confirmWritten = false,
   ): Promise<Executed<S, E>> => {
+    let check = !optimistic;
     for (let attempt = 0; attempt <= maxRetries; attempt++) {
-      const loaded = await loader();
-      const done = loaded.entries.filter((x) => x.metadata.commandId === m.commandId);
-      if (done.length > 0) return { state: loaded.state, version: loaded.version, events: done.map((x) => x.event), replayed: true };
-      const decision = await decideOn(loaded.state);
+      const loaded = await loader(check);
+      const done = loaded.commands.eventsOf(m.commandId, loaded.version);
+      if (done.length > 0) return { state: loaded.state, version: loaded.version, events: done, replayed: true };
+      let decision: Either<DomainError | EngineError, E[]>;
+      try {
+        decision = await decideOn(loaded.state);
+      } catch (e) {
+        if (check) throw e;
+        check = true; // e.g. the key of a device removed since: say so from the checked state
+        continue;
+      }
+      // A decision on an unchecked state is only final once an append confirms it: a refusal
+      // or a decision to write nothing is taken again on the checked state.
+      if (!check && (isLeft(decision) || decision.right.length === 0)) {
+        check = true;
+        continue;
+      }
       if (isLeft(decision)) throw new Failure(decision.left as EngineError);
       const events = decision.right;
       if (events.length === 0) return { state: loaded.state, version: loaded.version, events, replayed: false };
-      const toStore = chained(stream, loaded, events, m);
-      const result = await store.appendToStream(stream, toStore, loaded.version);
+      check = true; // after a conflict, read what was appended since
+      const { result, state } = await appendTo(stream, loaded, events, m, step);
       if (result.ok) {
         if (confirmWritten) {
-          const after = await loader();
-          const stored = after.entries.slice(loaded.version, loaded.version + toStore.length);
+          const after = await loadAll();
+          const stored = after.entries.slice(loaded.version, loaded.version + events.length);
           const ours =
-            stored.length === toStore.length &&
-            stored.every((x, i) => x.raw.type === toStore[i]!.type && canonicalJson(x.raw.data) === canonicalJson(toStore[i]!.data));
+            stored.length === events.length &&
+            stored.every((x, i) => x.event.type === events[i]!.type && canonicalJson(x.raw.data) === canonicalJson(encodeEvent(events[i]!).data));
           if (!ours) {
             const theirs = after.entries.filter((x) => x.metadata.commandId === m.commandId).map((x) => x.event);
-            return { state: after.state, version: after.version, events: theirs, replayed: true };
+            return { state: after.head.state, version: after.head.version, events: theirs, replayed: true };
           }
         }
-        let state = loaded.state;
-        for (const e of events) state = step(state, e);
         return { state, version: result.version, events, replayed: false };
       }
     }
@@ -426,7 +627,7 @@ export const createEngine = (o: EngineOptions): Engine => {
     context: (d: RegisteredDevice) => Promise<Partial<DecideContext>>,
     confirmWritten = false,
   ) =>
-    execute<DeviceState, DeviceEvent>(deviceStream(refOf(target).deviceId), () => loadDevice(target), evolve, m, async (state) => {
+    execute<DeviceState, DeviceEvent>(deviceStream(refOf(target).deviceId), (check) => loadDevice(target, check), () => loadDeviceEntries(target), evolve, m, async (state) => {
       // Secrets are opened only for a device that can take the command.
       const extra = state.status === 'registered' && !state.removed ? await context(state) : {};
       const decision = decide(command, state, { now: m.now, policy, ...extra });
@@ -437,15 +638,26 @@ export const createEngine = (o: EngineOptions): Engine => {
     }, confirmWritten);
 
   const onUser = (userId: string, m: Meta, command: UserCommand) =>
-    execute<UserState, UserEvent>(userStream(userId), () => loadUser(userId), evolveUser, m, async (state) =>
+    execute<UserState, UserEvent>(userStream(userId), (check) => loadUser(userId, check), () => loadUserEntries(userId), evolveUser, m, async (state) =>
       decideUser(command, state, { now: m.now, policy }),
     );
+
+  /** The device's TOTP/HOTP key, opened by the vault once and then kept (see cacheSize). */
+  const openKey = async (deviceId: string, sealed: string): Promise<Uint8Array> => {
+    const cached = openedKeys.get(deviceId);
+    if (cached !== undefined && cached.sealed === sealed) return cached.key;
+    const key = await vault.open(deviceId, sealed);
+    openedKeys.set(deviceId, { sealed, key });
+    return key;
+  };
+  /** Forgets what the engine holds of a device whose key is being destroyed. */
+  const forgetKey = (deviceId: string) => openedKeys.delete(deviceId);
 
   const keysFor = async (d: RegisteredDevice): Promise<Partial<DecideContext>> => {
     switch (d.k.kind) {
       case 'totp':
       case 'hotp':
-        return { secret: await vault.open(d.deviceId, d.k.config.secret) };
+        return { secret: await openKey(d.deviceId, d.k.config.secret) };
       case 'static':
       case 'email':
       case 'sms':
@@ -629,7 +841,7 @@ export const createEngine = (o: EngineOptions): Engine => {
         throw new Failure(err('invalid-command', 'userId must be 1–128 characters long'));
       for (let attempt = 0; attempt <= maxRetries; attempt++) {
         const user = await loadUser(userId);
-        const previous = user.entries.filter((x) => x.metadata.commandId === m.commandId).map((x) => x.event);
+        const previous = user.commands.eventsOf(m.commandId, user.version);
         const earlier = previous.find((e) => e.type === 'MatchSucceeded' || e.type === 'MatchFailed' || e.type === 'MatchRefused');
         if (earlier?.type === 'MatchSucceeded')
           return { ok: true, deviceId: earlier.data.deviceId, persistentId: persistentId(kindOfAttached(user.state, earlier.data.deviceId), earlier.data.deviceId) };
@@ -645,8 +857,8 @@ export const createEngine = (o: EngineOptions): Engine => {
         for (const { deviceId } of user.state.devices) {
           const loaded = await loadDevice(deviceId);
           const deviceMeta: Meta = { ...m, commandId: `${m.commandId}:device:${deviceId}` };
-          const prior = loaded.entries.filter((x) => x.metadata.commandId === deviceMeta.commandId);
-          if (prior.some((x) => x.event.type === 'TokenVerified') && loaded.state.status === 'registered')
+          const prior = loaded.commands.eventsOf(deviceMeta.commandId, loaded.version);
+          if (prior.some((e) => e.type === 'TokenVerified') && loaded.state.status === 'registered')
             return { ok: true, deviceId, persistentId: persistentId(loaded.state.k.kind, deviceId) };
           loadedDevices.push({ deviceId, loaded, deviceMeta, tried: prior.length > 0 });
         }
@@ -691,9 +903,8 @@ export const createEngine = (o: EngineOptions): Engine => {
 
   /** Appends user events decided outside `execute`; false on a conflict. */
   const appendUser = async (userId: string, user: Loaded<UserState, UserEvent>, events: readonly UserEvent[], m: Meta): Promise<boolean> => {
-    const stream = userStream(userId);
-    const r = await store.appendToStream(stream, chained(stream, user, events, m), user.version);
-    return r.ok;
+    const { result } = await appendTo(userStream(userId), user, events, m, evolveUser);
+    return result.ok;
   };
 
   const challenge = (device: string, options?: Options) =>
@@ -801,9 +1012,12 @@ export const createEngine = (o: EngineOptions): Engine => {
     run(async (): Promise<DeviceView> => {
       const ref = mustDevice(device);
       const { deviceId } = ref;
-      const loaded = await loadDevice(ref);
-      if (at === undefined) return view(registeredOrFail(loaded.state, deviceId), loaded.version, clock.now());
+      if (at === undefined) {
+        const loaded = await loadDevice(ref);
+        return view(registeredOrFail(loaded.state, deviceId), loaded.version, clock.now());
+      }
       if (!Number.isFinite(at)) throw new Failure(err('invalid-command', 'the instant must be a number of ms since the epoch'));
+      const loaded = await loadDeviceEntries(ref);
       let s: DeviceState = initialState();
       let version = 0;
       for (const x of loaded.entries) {
@@ -815,7 +1029,7 @@ export const createEngine = (o: EngineOptions): Engine => {
       return view(s, version, at);
     });
 
-  const historyOf = (loaded: Loaded<unknown, FactorEvent>): HistoryEntry[] =>
+  const historyOf = (loaded: LoadedEntries<unknown, FactorEvent>): HistoryEntry[] =>
     loaded.entries.map((x) => ({
       version: x.raw.version,
       position: x.raw.position,
@@ -845,12 +1059,15 @@ export const createEngine = (o: EngineOptions): Engine => {
         () => ({ type: 'RemoveDevice', ...(reason === undefined ? {} : { reason: checkedText('reason', reason, 500) }) }),
         // The key goes after the removal is recorded; a crash in between leaves a removed
         // device whose key a retried remove (same command id) destroys.
-        (deviceId) => vault.shred(deviceId),
+        (deviceId) => {
+          forgetKey(deviceId);
+          return vault.shred(deviceId);
+        },
       )(device, options),
     device: (device) => readDevice(device),
     deviceAt: (device, at) => readDevice(device, at),
-    history: (device) => run(async () => historyOf(await loadDevice(mustDevice(device)))),
-    userHistory: (userId) => run(async () => historyOf(await loadUser(checkedText('userId', userId, 128)))),
+    history: (device) => run(async () => historyOf(await loadDeviceEntries(mustDevice(device)))),
+    userHistory: (userId) => run(async () => historyOf(await loadUserEntries(checkedText('userId', userId, 128)))),
     eraseUser: (userId, reason, options) =>
       run(async () => {
         const m = must(meta(options));
@@ -863,12 +1080,14 @@ export const createEngine = (o: EngineOptions): Engine => {
           // A retried erasure (same command id) finishes what a crash interrupted: the removal is
           // replayed and the key shredded again.
           const deviceMeta: Meta = { ...m, commandId: `${m.commandId}:erase:${deviceId}` };
-          const already = loaded.state.removed && !loaded.entries.some((x) => x.metadata.commandId === deviceMeta.commandId);
+          const already = loaded.state.removed && loaded.commands.eventsOf(deviceMeta.commandId, loaded.version).length === 0;
           if (already) {
+            forgetKey(deviceId);
             await vault.shred(deviceId);
             continue;
           }
           await onDevice(deviceId, deviceMeta, { type: 'RemoveDevice', reason: why }, async () => ({}));
+          forgetKey(deviceId);
           await vault.shred(deviceId);
           removed.push(deviceId);
         }

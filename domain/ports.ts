@@ -34,7 +34,19 @@ export interface StreamRead {
 }
 
 export type AppendResult =
-  | { readonly ok: true; readonly version: number; readonly position: GlobalPosition }
+  | {
+      readonly ok: true;
+      readonly version: number;
+      readonly position: GlobalPosition;
+      /**
+       * True when this call wrote the events; false when the very same event ids were already
+       * stored (an idempotent retry: what is stored may be another attempt's version of them);
+       * absent when the store cannot tell. The engine's state cache trusts its own events only
+       * when this is true. Stores set it as a non-enumerable property, so that a retry's result
+       * still equals the first call's (adapters/store/stored-event.ts, `appended`).
+       */
+      readonly written?: boolean;
+    }
   | { readonly ok: false; readonly expectedVersion: number; readonly actualVersion: number };
 
 export interface ReadAllOptions {
@@ -67,6 +79,13 @@ export interface Subscription {
 
 export interface EventStore {
   readStream(streamName: string): Promise<StreamRead>;
+  /**
+   * Optional: the events of the stream after version `afterVersion` (versions afterVersion+1,
+   * +2, …, in order) and the stream's current version. The engine uses it to bring a cached
+   * state up to date without reading the whole stream. When the stream holds fewer than
+   * `afterVersion` events the result says so (`version` < afterVersion, no events).
+   */
+  readStreamFrom?(streamName: string, afterVersion: number): Promise<StreamRead>;
   /**
    * Appends atomically if the stream's version equals `expectedVersion` (0 = the stream must
    * not exist). A retry of an append whose event ids are already at those versions succeeds

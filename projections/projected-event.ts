@@ -50,26 +50,22 @@ export const decodeRecorded = (raw: RecordedEvent): Either<ProjectionError, Proj
   if (decoded._tag === 'Left') return left(problem(raw, decoded.left));
   const metadata = decodeWith(EventMetadata, raw.metadata);
   if (metadata._tag === 'Left') return left(problem(raw, `metadata: ${metadata.left}`));
-  const envelope: Envelope = {
-    eventId: raw.eventId,
-    streamName: raw.streamName,
-    version: raw.version,
-    position: raw.position,
-    recordedAt: raw.recordedAt,
-    metadata: metadata.right,
-  };
+  // Explicit object literals, not spreads of a common envelope: this runs for every event of
+  // a replay.
+  const { eventId, streamName, version, position, recordedAt } = raw;
+  const meta = metadata.right;
   const event = decoded.right;
-  const deviceId = idOf(raw.streamName, DEVICE_CATEGORY);
+  const deviceId = idOf(streamName, DEVICE_CATEGORY);
   if (deviceId !== null) {
     if (!Object.hasOwn(deviceEventCodecs, event.type))
       return left(problem(raw, `a ${event.type} event does not belong in a device stream`));
-    return right({ ...envelope, category: 'device', deviceId, event: event as DeviceEvent });
+    return right({ eventId, streamName, version, position, recordedAt, metadata: meta, category: 'device', deviceId, event: event as DeviceEvent });
   }
-  const userId = idOf(raw.streamName, USER_CATEGORY);
+  const userId = idOf(streamName, USER_CATEGORY);
   if (userId !== null) {
     if (!Object.hasOwn(userEventCodecs, event.type))
       return left(problem(raw, `a ${event.type} event does not belong in a user stream`));
-    return right({ ...envelope, category: 'user', userId, event: event as UserEvent });
+    return right({ eventId, streamName, version, position, recordedAt, metadata: meta, category: 'user', userId, event: event as UserEvent });
   }
-  return right({ ...envelope, category: 'other', event });
+  return right({ eventId, streamName, version, position, recordedAt, metadata: meta, category: 'other', event });
 };

@@ -29,6 +29,12 @@ export interface RunnerOptions {
   readonly projection?: Projection;
   /** Events per readAll batch (and so per transaction while catching up). Default 500. */
   readonly batchSize?: number;
+  /**
+   * Events per batch while rebuilding (no reader waits on a rebuild's next commit, and every
+   * batch pays for loading and writing the rows it touches once). Default 5000, or batchSize
+   * when that is larger.
+   */
+  readonly rebuildBatchSize?: number;
   /** Lease length for lease stores (SQLite, memory); renewed every third of it. Default 30 s. */
   readonly leaseMs?: number;
   /** How often a waiting instance tries to take over. Default 1 s. */
@@ -138,6 +144,8 @@ export const createProjectionRunner = (o: RunnerOptions): ProjectionRunner => {
   const projection = o.projection ?? readModelProjection;
   const name = projection.name;
   const batchSize = o.batchSize ?? 500;
+  const rebuildBatchSize = o.rebuildBatchSize ?? Math.max(batchSize, 5000);
+  let readSize = batchSize;
   const leaseMs = o.leaseMs ?? 30_000;
   const standbyPollMs = o.standbyPollMs ?? 1_000;
   const now = o.now ?? (() => Date.now());
@@ -244,7 +252,7 @@ export const createProjectionRunner = (o: RunnerOptions): ProjectionRunner => {
 
   const readBatch = async (after: GlobalPosition | null) => {
     try {
-      return (await o.store.readAll({ after, limit: batchSize })).events;
+      return (await o.store.readAll({ after, limit: readSize })).events;
     } catch (e) {
       throw asProjectionError(e, 'event-store-failed', `projection "${name}" could not read the log after ${after}`);
     }
@@ -406,6 +414,7 @@ export const createProjectionRunner = (o: RunnerOptions): ProjectionRunner => {
         report();
       };
       report();
+      readSize = rebuildBatchSize;
       await catchUp();
       return { events: done, position, seconds: (performance.now() - started) / 1000 };
     } catch (e) {
@@ -416,6 +425,7 @@ export const createProjectionRunner = (o: RunnerOptions): ProjectionRunner => {
       fail(error);
       throw error;
     } finally {
+      readSize = batchSize;
       onApplied = null;
       await claim.release().catch(() => undefined);
       if (!failure) state = 'new';

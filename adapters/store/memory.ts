@@ -15,7 +15,7 @@ import {
   type SubscribeOptions,
   type Subscription,
 } from '../../domain/ports.ts';
-import { encodeEvents } from './stored-event.ts';
+import { appended, encodeEvents } from './stored-event.ts';
 
 /** Global positions are 1-based counters, zero-padded so that they sort as strings. */
 export const formatPosition = (n: number): GlobalPosition => String(n).padStart(16, '0');
@@ -64,11 +64,11 @@ export const createMemoryEventStore = (options: MemoryEventStoreOptions = {}): E
       const retried = stream.slice(expectedVersion, expectedVersion + events.length);
       if (actual > expectedVersion && events.length > 0 && sameEvents(retried, events)) {
         const lastOne = retried[retried.length - 1]!;
-        return { ok: true, version: lastOne.version, position: lastOne.position };
+        return appended(lastOne.version, lastOne.position, false);
       }
       return { ok: false, expectedVersion, actualVersion: actual };
     }
-    if (events.length === 0) return { ok: true, version: actual, position: formatPosition(log.length) };
+    if (events.length === 0) return appended(actual, formatPosition(log.length), false);
     // The same checks as the SQL stores (JSON objects, no repeated ids), and the same round
     // trip through JSON, so that what a test stores here is what a real store would give back.
     const encoded = encodeEvents(events);
@@ -88,20 +88,31 @@ export const createMemoryEventStore = (options: MemoryEventStoreOptions = {}): E
         metadata: JSON.parse(e.metadata) as unknown,
       }),
     );
+    // Pushed in place (readers get copies): appending stays O(events appended) however long
+    // the stream is.
     for (const r of recorded) {
       log.push(r);
       ids.add(r.eventId);
+      stream.push(r);
     }
-    streams.set(streamName, stream.concat(recorded));
+    if (!streams.has(streamName)) streams.set(streamName, stream);
     for (const l of listeners) l();
     const lastOne = recorded[recorded.length - 1]!;
-    return { ok: true, version: lastOne.version, position: lastOne.position };
+    return appended(lastOne.version, lastOne.position, true);
   };
 
   const readStream = async (streamName: string): Promise<StreamRead> => {
     checkOpen();
     const stream = streams.get(streamName) ?? [];
     return { version: stream.length, events: stream.slice() };
+  };
+
+  const readStreamFrom = async (streamName: string, afterVersion: number): Promise<StreamRead> => {
+    checkOpen();
+    if (!Number.isSafeInteger(afterVersion) || afterVersion < 0)
+      throw new StoreError('invalid', `afterVersion must be a whole number ≥ 0, got ${afterVersion}`);
+    const stream = streams.get(streamName) ?? [];
+    return { version: stream.length, events: stream.slice(afterVersion) };
   };
 
   const readAll = async (o: ReadAllOptions = {}): Promise<ReadAllResult> => {
@@ -158,6 +169,7 @@ export const createMemoryEventStore = (options: MemoryEventStoreOptions = {}): E
   return {
     appendToStream,
     readStream,
+    readStreamFrom,
     readAll,
     subscribe,
     all: () => log.slice(),

@@ -15,6 +15,13 @@
  *   this process's event loop is blocked: that is the price of a synchronous driver.
  * - SQLite serialises writers, so `position` (an AUTOINCREMENT rowid, never reused) follows
  *   commit order and readAll needs no visibility trick (compare postgres.ts).
+ * - Group commit (on by default): appends issued while the event loop is busy (in the same
+ *   turn, e.g. by several concurrent commands) are queued and written together in one
+ *   BEGIN IMMEDIATE … COMMIT, so they share one fsync. Each keeps its own expected-version
+ *   check, runs in its own SAVEPOINT (an append that throws is rolled back alone) and gets its
+ *   own result; none is acknowledged before the COMMIT. A lone append waits one turn of the
+ *   event loop (setImmediate) before it is written. `groupCommit: false` writes each append in
+ *   its own transaction, during the call.
  *
  * Positions are the rowid zero-padded to 19 digits (the width of SQLite's largest integer), so
  * that they sort as strings.
@@ -33,6 +40,8 @@ import {
 } from '../../domain/ports.ts';
 import { createSubscriptionHub } from './polling-subscription.ts';
 import {
+  appended,
+  checkAfterVersion,
   checkExpectedVersion,
   checkLimit,
   decodeRow,
@@ -55,7 +64,24 @@ export interface SqliteEventStoreOptions {
   readonly pollIntervalMs?: number;
   /** Clock for `recordedAt`; defaults to the system clock. */
   readonly now?: () => number;
+  /** See the file comment. Default true. */
+  readonly groupCommit?: boolean;
+  /** At most this many appends share one commit. Default 512. */
+  readonly maxGroupSize?: number;
 }
+
+/** What a SQLite store has done so far (for tests and benchmarks). */
+export interface SqliteStoreStats {
+  /** Write transactions committed (or attempted) for appends. */
+  readonly commits: number;
+  /** Appends written through them. */
+  readonly appends: number;
+}
+
+export type SqliteEventStore = EventStore & {
+  readonly readStreamFrom: NonNullable<EventStore['readStreamFrom']>;
+  stats(): SqliteStoreStats;
+};
 
 /** The schema version this code writes; recorded in `PRAGMA user_version`. */
 export const SQLITE_SCHEMA_VERSION = 1;
@@ -176,7 +202,7 @@ const open = (options: SqliteEventStoreOptions): Database.Database => {
   }
 };
 
-export const createSqliteEventStore = (options: SqliteEventStoreOptions): EventStore => {
+export const createSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEventStore => {
   const { path } = options;
   const now = options.now ?? (() => Date.now());
   const db = open(options);
@@ -185,6 +211,9 @@ export const createSqliteEventStore = (options: SqliteEventStoreOptions): EventS
   const selectStream = db.prepare(`SELECT ${COLUMNS} FROM events WHERE stream_name = ? ORDER BY version`).safeIntegers(true);
   const selectFrom = db
     .prepare(`SELECT ${COLUMNS} FROM events WHERE stream_name = ? AND version > ? ORDER BY version LIMIT ?`)
+    .safeIntegers(true);
+  const selectTail = db
+    .prepare(`SELECT ${COLUMNS} FROM events WHERE stream_name = ? AND version >= ? ORDER BY version`)
     .safeIntegers(true);
   const selectAll = db.prepare(`SELECT ${COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?`).safeIntegers(true);
   const selectHead = db
@@ -215,12 +244,12 @@ export const createSqliteEventStore = (options: SqliteEventStoreOptions): EventS
           const stored = (selectFrom.all(streamName, expectedVersion, events.length) as Row[]).map(toStoredRow);
           if (isRetryOf(stored, events)) {
             const lastOne = stored[events.length - 1]!;
-            return { ok: true, version: lastOne.version, position: lastOne.position };
+            return appended(lastOne.version, lastOne.position, false);
           }
         }
         return { ok: false, expectedVersion, actualVersion: current.version };
       }
-      if (events.length === 0) return { ok: true, version: current.version, position: formatPosition(current.position) };
+      if (events.length === 0) return appended(current.version, formatPosition(current.position), false);
       const recordedAt = now();
       let position = 0n;
       events.forEach((e, i) => {
@@ -240,9 +269,83 @@ export const createSqliteEventStore = (options: SqliteEventStoreOptions): EventS
           throw error;
         }
       });
-      return { ok: true, version: expectedVersion + events.length, position: formatPosition(position) };
+      return appended(expectedVersion + events.length, formatPosition(position), true);
     },
   );
+
+  // ---- group commit ----------------------------------------------------------------------------
+
+  interface Pending {
+    readonly streamName: string;
+    readonly events: readonly EncodedEvent[];
+    readonly expectedVersion: number;
+    readonly resolve: (r: AppendResult) => void;
+    readonly reject: (e: unknown) => void;
+  }
+  type Outcome = { readonly ok: true; readonly result: AppendResult } | { readonly ok: false; readonly error: unknown };
+
+  const groupCommit = options.groupCommit ?? true;
+  const maxGroupSize = options.maxGroupSize ?? 512;
+  if (!Number.isSafeInteger(maxGroupSize) || maxGroupSize < 1)
+    throw new StoreError('invalid', `maxGroupSize must be a whole number ≥ 1, got ${maxGroupSize}`);
+  let queue: Pending[] = [];
+  let flushScheduled = false;
+  let commits = 0;
+  let appends = 0;
+
+  // One write transaction for the whole group. Each append is a nested transaction, which
+  // better-sqlite3 runs as a SAVEPOINT: one that throws is rolled back alone.
+  const groupTransaction = db.transaction((group: readonly Pending[]): Outcome[] =>
+    group.map((p): Outcome => {
+      try {
+        return { ok: true, result: appendTransaction(p.streamName, p.events, p.expectedVersion) };
+      } catch (error) {
+        // Some errors (I/O, a full disk) make SQLite roll the whole transaction back: then
+        // nothing of the group is written, and the whole group fails.
+        if (!db.inTransaction) throw error;
+        return { ok: false, error };
+      }
+    }),
+  );
+
+  const flush = () => {
+    flushScheduled = false;
+    const group = queue.slice(0, maxGroupSize);
+    queue = queue.slice(group.length);
+    if (queue.length > 0) schedule();
+    if (group.length === 0) return;
+    if (closed) {
+      for (const p of group) p.reject(new StoreError('closed', 'the event store is closed'));
+      return;
+    }
+    let outcomes: Outcome[];
+    commits++;
+    appends += group.length;
+    try {
+      outcomes = groupTransaction.immediate(group);
+    } catch (error) {
+      // BEGIN or COMMIT failed (or SQLite rolled everything back): none of the group is stored.
+      for (const p of group) p.reject(translate(error, path, `append to stream "${p.streamName}"`));
+      return;
+    }
+    let wrote = false;
+    group.forEach((p, i) => {
+      const o = outcomes[i]!;
+      if (o.ok) {
+        wrote ||= o.result.ok && o.result.written === true;
+        p.resolve(o.result);
+      } else p.reject(translate(o.error, path, `append to stream "${p.streamName}"`));
+    });
+    if (wrote) hub.notify();
+  };
+
+  const schedule = () => {
+    if (flushScheduled) return;
+    flushScheduled = true;
+    // After the current turn's I/O callbacks and microtasks: every append issued by commands
+    // running in this turn joins the group.
+    setImmediate(flush);
+  };
 
   const appendToStream = async (
     streamName: string,
@@ -252,13 +355,21 @@ export const createSqliteEventStore = (options: SqliteEventStoreOptions): EventS
     checkOpen();
     checkExpectedVersion(expectedVersion);
     const encoded = encodeEvents(events);
+    if (groupCommit) {
+      return new Promise<AppendResult>((resolve, reject) => {
+        queue.push({ streamName, events: encoded, expectedVersion, resolve, reject });
+        schedule();
+      });
+    }
     let result: AppendResult;
+    commits++;
+    appends++;
     try {
       result = appendTransaction.immediate(streamName, encoded, expectedVersion);
     } catch (error) {
       throw translate(error, path, `append to stream "${streamName}"`);
     }
-    if (result.ok && events.length > 0) hub.notify();
+    if (result.ok && result.written) hub.notify();
     return result;
   };
 
@@ -272,6 +383,29 @@ export const createSqliteEventStore = (options: SqliteEventStoreOptions): EventS
     }
     const events = decodeStream(rows.map(toStoredRow));
     return { version: events.length, events };
+  };
+
+  const readStreamFrom = async (streamName: string, afterVersion: number): Promise<StreamRead> => {
+    checkOpen();
+    checkAfterVersion(afterVersion);
+    if (afterVersion === 0) return readStream(streamName);
+    try {
+      // From the event at afterVersion itself: finding it shows the stream is at least that
+      // long, in the same query. It is checked, not decoded.
+      const rows = selectTail.all(streamName, afterVersion) as Row[];
+      // Shorter than afterVersion, or a gap: say how long it is; the caller reads it whole.
+      const mismatch = () => ({ version: head(streamName).version, events: [] });
+      if (rows[0]?.version !== BigInt(afterVersion)) return mismatch();
+      const events: RecordedEvent[] = [];
+      for (let i = 1; i < rows.length; i++) {
+        const row = toStoredRow(rows[i]!);
+        if (row.version !== afterVersion + i) return mismatch();
+        events.push(decodeRow(row));
+      }
+      return { version: afterVersion + events.length, events };
+    } catch (error) {
+      throw translate(error, path, `read stream "${streamName}"`);
+    }
   };
 
   const readAll = async (o: ReadAllOptions = {}): Promise<ReadAllResult> => {
@@ -294,10 +428,14 @@ export const createSqliteEventStore = (options: SqliteEventStoreOptions): EventS
   return {
     appendToStream,
     readStream,
+    readStreamFrom,
     readAll,
     subscribe: (o) => hub.subscribe(o),
+    stats: () => ({ commits, appends }),
     close: async () => {
       if (closed) return;
+      // Appends already accepted are written before the database closes.
+      while (queue.length > 0) flush();
       closed = true;
       await hub.closeAll(new StoreError('closed', 'the event store was closed'));
       db.close();

@@ -7,7 +7,7 @@
  * row is never skipped and never deleted: the error names the stream and version so that an
  * operator can find and repair it.
  */
-import { StoreError, type NewEvent, type RecordedEvent } from '../../domain/ports.ts';
+import { StoreError, type AppendResult, type GlobalPosition, type NewEvent, type RecordedEvent } from '../../domain/ports.ts';
 
 /** An event ready to be written: data and metadata serialised to JSON object text. */
 export interface EncodedEvent {
@@ -129,6 +129,12 @@ export const checkExpectedVersion = (expectedVersion: number): void => {
     throw new StoreError('invalid', `expected version must be a whole number ≥ 0, got ${expectedVersion}`);
 };
 
+/** Checks the version a caller reads a stream after (readStreamFrom). */
+export const checkAfterVersion = (afterVersion: number): void => {
+  if (!Number.isSafeInteger(afterVersion) || afterVersion < 0)
+    throw new StoreError('invalid', `afterVersion must be a whole number ≥ 0, got ${afterVersion}`);
+};
+
 /** Checks a readAll limit given by a caller; undefined means "no limit". */
 export const checkLimit = (limit: number | undefined): void => {
   if (limit !== undefined && (!Number.isSafeInteger(limit) || limit < 0))
@@ -144,3 +150,12 @@ export const isRetryOf = (
   stored: readonly { readonly eventId: string }[],
   events: readonly { readonly eventId: string }[],
 ): boolean => events.length > 0 && stored.length >= events.length && events.every((e, i) => stored[i]!.eventId === e.eventId);
+
+/**
+ * A successful append's result. `written` (did this call write the events, or were they
+ * already stored?) is set as a non-enumerable property: it describes this call, not the
+ * outcome, so a retry's result still equals the first call's (same version, same position),
+ * as the port promises; the engine's cache reads it.
+ */
+export const appended = (version: number, position: GlobalPosition, written: boolean): AppendResult =>
+  Object.defineProperty({ ok: true as const, version, position }, 'written', { value: written, enumerable: false });

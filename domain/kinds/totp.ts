@@ -4,7 +4,7 @@
  * is refused) and drift learned on success — bounded here by maxDrift.
  */
 import type { TotpConfig } from '../events.ts';
-import { hotpValue, sameValue } from './oath.ts';
+import { hotpOfKey, sameValue } from './oath.ts';
 
 export interface TotpState {
   readonly drift: number;
@@ -30,11 +30,12 @@ export const verifyTotp = (
   const t = timeStep(nowMs, config.step, config.t0);
   let matched: number | null = null;
   let replayed = false;
+  const value = hotpOfKey(key, config.digits, config.algorithm);
   // Every step of the window is computed, so timing does not tell which one matched.
   for (let o = -config.tolerance; o <= config.tolerance; o++) {
     const s = t + state.drift + o;
     if (s < 0) continue;
-    const same = sameValue(hotpValue(key, s, config.digits, config.algorithm), token);
+    const same = sameValue(value(s), token);
     if (same && s <= state.lastStep) replayed = true;
     else if (same && matched === null) matched = s;
   }

@@ -250,18 +250,42 @@ export interface Statement {
   readonly params: readonly unknown[];
 }
 
+/**
+ * The text of each kind of INSERT, built once: a batch writes thousands of rows of a handful
+ * of shapes, and the stores look prepared statements up by their text (the same string object
+ * every time is also the fastest key).
+ */
+const insertTexts = new Map<string, string>();
+
 const insert = (t: Tables, table: string, cols: Record<string, unknown>, conflict: string): Statement => {
   const names = Object.keys(cols);
-  const sql =
-    `INSERT INTO ${t(table)} AS x (${names.join(', ')}) VALUES (${names.map((_, i) => `$${i + 1}`).join(', ')}) ` + conflict;
+  const key = `${t(table)}\u0000${conflict}\u0000${names.join(',')}`;
+  let sql = insertTexts.get(key);
+  if (sql === undefined) {
+    sql = `INSERT INTO ${t(table)} AS x (${names.join(', ')}) VALUES (${names.map((_, i) => `$${i + 1}`).join(', ')}) ` + conflict;
+    if (insertTexts.size < 1000) insertTexts.set(key, sql);
+  }
   return { sql, params: Object.values(cols) };
 };
 
-const updateAll = (cols: Readonly<Record<string, unknown>>, key: string): string =>
-  Object.keys(cols)
-    .filter((c) => c !== key)
-    .map((c) => `${c} = excluded.${c}`)
-    .join(', ');
+const updateTexts = new Map<string, string>();
+const updateAll = (cols: Readonly<Record<string, unknown>>, key: string): string => {
+  const names = Object.keys(cols);
+  const k = `${key}\u0000${names.join(',')}`;
+  let text = updateTexts.get(k);
+  if (text === undefined) {
+    text = names
+      .filter((c) => c !== key)
+      .map((c) => `${c} = excluded.${c}`)
+      .join(', ');
+    if (updateTexts.size < 1000) updateTexts.set(k, text);
+  }
+  return text;
+};
+
+const HOURLY_SUM =
+  'ON CONFLICT (hour) DO UPDATE SET ' +
+  ['verified', 'failed', 'refused', 'match_failed', 'match_refused'].map((k) => `${k} = x.${k} + excluded.${k}`).join(', ');
 
 /** The statements that write a batch's changes, in order (clears first). */
 export const flushPlan = (c: Changes, projection: string, t: Tables): Statement[] => {
@@ -287,11 +311,7 @@ export const flushPlan = (c: Changes, projection: string, t: Tables): Statement[
   for (const e of c.audit.values()) out.push(insert(t, 'rm_audit', auditColumns(e), 'ON CONFLICT (event_id) DO NOTHING'));
   for (const [hour, d] of c.hourly) {
     const cols = { hour, verified: d.verified, failed: d.failed, refused: d.refused, match_failed: d.matchFailed, match_refused: d.matchRefused };
-    const sum = Object.keys(cols)
-      .filter((k) => k !== 'hour')
-      .map((k) => `${k} = x.${k} + excluded.${k}`)
-      .join(', ');
-    out.push(insert(t, 'rm_hourly', cols, `ON CONFLICT (hour) DO UPDATE SET ${sum}`));
+    out.push(insert(t, 'rm_hourly', cols, HOURLY_SUM));
   }
   for (const x of c.counters.values())
     out.push(insert(t, 'rm_counters', { name: x.name, key: x.key, value: x.by }, 'ON CONFLICT (name, key) DO UPDATE SET value = x.value + excluded.value'));

@@ -30,7 +30,12 @@ const list = (param: string) => `(SELECT value FROM json_each(${param}))`;
 
 /** `$1` → `@p1`: the shared SQL is written for PostgreSQL. */
 const named = (sql: string) => sql.replace(/\$(\d+)/g, '@p$1');
-const bind = (params: readonly unknown[]): Params => Object.fromEntries(params.map((v, i) => [`p${i + 1}`, v ?? null]));
+const NAMES = Array.from({ length: 64 }, (_, i) => `p${i + 1}`);
+const bind = (params: readonly unknown[]): Params => {
+  const out: Params = {};
+  for (let i = 0; i < params.length; i++) out[NAMES[i] ?? `p${i + 1}`] = params[i] ?? null;
+  return out;
+};
 
 const failure = (path: string, action: string, error: unknown): ProjectionError =>
   error instanceof ProjectionError

@@ -20,3 +20,15 @@ describeEventStoreConformance('sqlite (:memory:)', async () => {
   const store = createSqliteEventStore({ path: ':memory:' });
   return { store, cleanup: () => store.close() };
 });
+
+describeEventStoreConformance('sqlite (file, group commit off)', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'factorstream-conformance-'));
+  const store = createSqliteEventStore({ path: join(dir, 'events.db'), groupCommit: false });
+  return {
+    store,
+    cleanup: async () => {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+});

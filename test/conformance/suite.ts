@@ -459,6 +459,47 @@ export function describeEventStoreConformance(name: string, factory: StoreFactor
       });
     });
 
+    describe('readStreamFrom (optional) and the written flag', () => {
+      it('reads the events after a version, with the stream\'s version, whoever appended them', async ({ skip }) => {
+        if (!store.readStreamFrom) return skip();
+        const s = stream('from');
+        expect(await store.readStreamFrom(s, 0)).toEqual({ version: 0, events: [] });
+        const first = events(3);
+        await store.appendToStream(s, first, 0);
+        const all = await store.readStream(s);
+        expect(await store.readStreamFrom(s, 0)).toEqual(all);
+        const tail = await store.readStreamFrom(s, 1);
+        expect(tail.version).toBe(3);
+        expect(tail.events).toEqual(all.events.slice(1));
+        expect(await store.readStreamFrom(s, 3)).toEqual({ version: 3, events: [] });
+        // Past the end: the stream's real version, and no events (the caller reads it whole).
+        expect(await store.readStreamFrom(s, 7)).toEqual({ version: 3, events: [] });
+        expect(await store.readStreamFrom(stream('none'), 2)).toEqual({ version: 0, events: [] });
+        await store.appendToStream(s, events(2), 3);
+        const more = await store.readStreamFrom(s, 3);
+        expect(more.version).toBe(5);
+        expect(more.events.map((e) => e.version)).toEqual([4, 5]);
+        expect(more.events).toEqual((await store.readStream(s)).events.slice(3));
+        await expect(store.readStreamFrom(s, -1)).rejects.toMatchObject({ name: 'StoreError', code: 'invalid' });
+      });
+
+      it('says whether an append wrote its events or found them already stored (when it can tell)', async () => {
+        const s = stream('written');
+        const batch = events(2);
+        const first = await store.appendToStream(s, batch, 0);
+        const retry = await store.appendToStream(s, batch, 0);
+        const conflict = await store.appendToStream(s, events(1), 0);
+        expect(conflict.ok).toBe(false);
+        if (!first.ok || !retry.ok) throw new Error('expected both appends to succeed');
+        // A store that cannot tell leaves it out; one that can must be right both ways.
+        if (first.written === undefined) return expect(retry.written).toBeUndefined();
+        expect(first.written).toBe(true);
+        expect(retry.written).toBe(false);
+        // It does not change what the result equals: a retry's result is the first call's.
+        expect(retry).toEqual(first);
+      });
+    });
+
     describe('close', () => {
       it('refuses use after close() with StoreError("closed"), and close() can be called twice', async () => {
         const s = stream('closed');
