@@ -20,7 +20,7 @@ const SECTIONS = ['cpu', 'sqlite', 'concurrency', 'length', 'replay', 'readmodel
 type Section = (typeof SECTIONS)[number];
 
 const usage = `usage: npm run bench -- [--quick] [--only ${SECTIONS.join(',')}] [--rounds N] [--no-write] [--keep]
-  --quick      fewer operations, 3 rounds, smaller replay (200 000 events): about a minute
+  --quick      fewer operations, 3 rounds, smaller replay (200 000 events): about 2 minutes
   --only LIST  run only these sections (comma-separated)
   --rounds N   rounds per comparison (default 5; 3 with --quick)
   --no-write   print the table, leave bench/results/latest.json and BENCHMARKS.md alone

@@ -15,12 +15,13 @@
  *   this process's event loop is blocked: that is the price of a synchronous driver.
  * - SQLite serialises writers, so `position` (an AUTOINCREMENT rowid, never reused) follows
  *   commit order and readAll needs no visibility trick (compare postgres.ts).
- * - Group commit (on by default): appends issued while the event loop is busy (in the same
- *   turn, e.g. by several concurrent commands) are queued and written together in one
- *   BEGIN IMMEDIATE … COMMIT, so they share one fsync. Each keeps its own expected-version
- *   check, runs in its own SAVEPOINT (an append that throws is rolled back alone) and gets its
- *   own result; none is acknowledged before the COMMIT. A lone append waits one turn of the
- *   event loop (setImmediate) before it is written. `groupCommit: false` writes each append in
+ * - Group commit (on by default): appends issued together (by commands running at the same
+ *   time in this process) are queued and written in one BEGIN IMMEDIATE … COMMIT, so they
+ *   share one fsync. Each keeps its own expected-version check, runs in its own SAVEPOINT (an
+ *   append that throws is rolled back alone) and gets its own result; none is acknowledged
+ *   before the COMMIT. The queue is written once the current run of promise callbacks is over
+ *   (process.nextTick): every command that can reach its append without waiting for I/O joins
+ *   the group, and a lone append waits for nothing. `groupCommit: false` writes each append in
  *   its own transaction, during the call.
  *
  * Positions are the rowid zero-padded to 19 digits (the width of SQLite's largest integer), so
@@ -322,7 +323,11 @@ export const createSqliteEventStore = (options: SqliteEventStoreOptions): Sqlite
     commits++;
     appends += group.length;
     try {
-      outcomes = groupTransaction.immediate(group);
+      // A group of one is an ordinary append: its own transaction, no savepoint.
+      outcomes =
+        group.length === 1
+          ? [{ ok: true, result: appendTransaction.immediate(group[0]!.streamName, group[0]!.events, group[0]!.expectedVersion) }]
+          : groupTransaction.immediate(group);
     } catch (error) {
       // BEGIN or COMMIT failed (or SQLite rolled everything back): none of the group is stored.
       for (const p of group) p.reject(translate(error, path, `append to stream "${p.streamName}"`));
@@ -342,9 +347,9 @@ export const createSqliteEventStore = (options: SqliteEventStoreOptions): Sqlite
   const schedule = () => {
     if (flushScheduled) return;
     flushScheduled = true;
-    // After the current turn's I/O callbacks and microtasks: every append issued by commands
-    // running in this turn joins the group.
-    setImmediate(flush);
+    // Node runs nextTick callbacks once the promise callbacks queued so far (and those they
+    // queue) have run: the commands resumed by the last commit all reach their appends first.
+    process.nextTick(flush);
   };
 
   const appendToStream = async (
