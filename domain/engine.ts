@@ -90,10 +90,12 @@ export interface EngineOptions {
   /**
    * Decide a command on the cached state of its stream without first reading what was
    * appended since (reads still do). Nothing stale is ever written: the append carries the
-   * cached version as its expected version, so a stale state costs a conflict, a reload and a
-   * second decision. It saves a round trip per command on a network store (PostgreSQL) when
-   * one engine instance serves a device's commands; when several instances take turns on the
-   * same devices it costs more than it saves. Default false.
+   * cached version as its expected version, so a stale state costs a conflict and a second
+   * decision. On a store with `tailOnConflict` (memory, SQLite, PostgreSQL) the refused append
+   * brings back what the cache missed, so a stale cache costs the same two round trips as a
+   * read before every command, and a current one saves the read; on a store without it
+   * (EventStoreDB) a stale cache costs a third round trip, a reload. Default: the store's
+   * `tailOnConflict`.
    */
   readonly optimisticCache?: boolean;
 }
@@ -317,7 +319,7 @@ export const createEngine = (o: EngineOptions): Engine => {
   const cacheSize = o.cacheSize ?? 10_000;
   if (!Number.isSafeInteger(cacheSize) || cacheSize < 0) throw new Error(`invalid cacheSize: ${cacheSize} (a whole number ≥ 0)`);
   const heads = new ClockCache<StreamHead<unknown, FactorEvent>>(cacheSize);
-  const optimistic = o.optimisticCache ?? false;
+  const optimistic = o.optimisticCache ?? store.tailOnConflict === true;
   /** Opened TOTP/HOTP keys by device, with the sealed value they came from. */
   const openedKeys = new ClockCache<{ readonly sealed: string; readonly key: Uint8Array }>(cacheSize);
 
@@ -563,6 +565,7 @@ export const createEngine = (o: EngineOptions): Engine => {
 
   const execute = async <S, E extends FactorEvent>(
     stream: string,
+    types: Set<string>,
     /** The stream's head; `check` false: the cached one unchecked (see optimisticCache). */
     loader: (check: boolean) => Promise<Loaded<S, E>>,
     /** The whole stream, decoded (only for confirmWritten). */
@@ -578,8 +581,12 @@ export const createEngine = (o: EngineOptions): Engine => {
      */
     confirmWritten = false,
   ): Promise<Executed<S, E>> => {
+    /** Read what was appended since the cached version before deciding. */
     let check = !optimistic;
+    /** The state decided on is known to be current (read, or reported by a refused append). */
+    let current = check;
     for (let attempt = 0; attempt <= maxRetries; attempt++) {
+      if (!current && heads.peek(stream) === undefined) current = true; // not cached: it is read
       const loaded = await loader(check);
       const done = loaded.commands.eventsOf(m.commandId, loaded.version);
       if (done.length > 0) return { state: loaded.state, version: loaded.version, events: done, replayed: true };
@@ -587,21 +594,27 @@ export const createEngine = (o: EngineOptions): Engine => {
       try {
         decision = await decideOn(loaded.state);
       } catch (e) {
-        if (check) throw e;
-        check = true; // e.g. the key of a device removed since: say so from the checked state
+        if (current) throw e;
+        check = current = true; // e.g. the key of a device removed since: say so from the checked state
         continue;
       }
-      // A decision on an unchecked state is only final once an append confirms it: a refusal
-      // or a decision to write nothing is taken again on the checked state.
-      if (!check && (isLeft(decision) || decision.right.length === 0)) {
-        check = true;
+      // A decision on a state not known to be current is only final once an append confirms
+      // it: a refusal or a decision to write nothing is taken again on the checked state.
+      if (!current && (isLeft(decision) || decision.right.length === 0)) {
+        check = current = true;
         continue;
       }
       if (isLeft(decision)) throw new Failure(decision.left as EngineError);
       const events = decision.right;
       if (events.length === 0) return { state: loaded.state, version: loaded.version, events, replayed: false };
-      check = true; // after a conflict, read what was appended since
+      check = current = true; // after a conflict, read what was appended since
       const { result, state } = await appendTo(stream, loaded, events, m, step);
+      if (!result.ok && result.tail !== undefined && !loaded.hidden && cacheSize > 0) {
+        // The refusal brought back what this attempt missed, read with the version check:
+        // the cached head moves on with it and the next attempt decides without a read.
+        remember(stream, advance(stream, types, step, loaded, result.tail) as StreamHead<unknown, FactorEvent>);
+        check = false;
+      }
       if (result.ok) {
         if (confirmWritten) {
           const after = await loadAll();
@@ -627,7 +640,7 @@ export const createEngine = (o: EngineOptions): Engine => {
     context: (d: RegisteredDevice) => Promise<Partial<DecideContext>>,
     confirmWritten = false,
   ) =>
-    execute<DeviceState, DeviceEvent>(deviceStream(refOf(target).deviceId), (check) => loadDevice(target, check), () => loadDeviceEntries(target), evolve, m, async (state) => {
+    execute<DeviceState, DeviceEvent>(deviceStream(refOf(target).deviceId), DEVICE_TYPES, (check) => loadDevice(target, check), () => loadDeviceEntries(target), evolve, m, async (state) => {
       // Secrets are opened only for a device that can take the command.
       const extra = state.status === 'registered' && !state.removed ? await context(state) : {};
       const decision = decide(command, state, { now: m.now, policy, ...extra });
@@ -638,7 +651,7 @@ export const createEngine = (o: EngineOptions): Engine => {
     }, confirmWritten);
 
   const onUser = (userId: string, m: Meta, command: UserCommand) =>
-    execute<UserState, UserEvent>(userStream(userId), (check) => loadUser(userId, check), () => loadUserEntries(userId), evolveUser, m, async (state) =>
+    execute<UserState, UserEvent>(userStream(userId), USER_TYPES, (check) => loadUser(userId, check), () => loadUserEntries(userId), evolveUser, m, async (state) =>
       decideUser(command, state, { now: m.now, policy }),
     );
 

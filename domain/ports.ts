@@ -47,7 +47,18 @@ export type AppendResult =
        */
       readonly written?: boolean;
     }
-  | { readonly ok: false; readonly expectedVersion: number; readonly actualVersion: number };
+  | {
+      readonly ok: false;
+      readonly expectedVersion: number;
+      readonly actualVersion: number;
+      /**
+       * When the stream is longer than expected: the events after `expectedVersion` (versions
+       * expectedVersion+1 … actualVersion, in order), read with the version check, in the same
+       * transaction and round trip. Absent when the store did not read them (a store without
+       * `tailOnConflict`, or a tail too long to be worth carrying).
+       */
+      readonly tail?: readonly RecordedEvent[];
+    };
 
 export interface ReadAllOptions {
   /** Read events after this position; null or absent: from the start. */
@@ -92,6 +103,13 @@ export interface EventStore {
    * without writing anything (idempotency).
    */
   appendToStream(streamName: string, events: readonly NewEvent[], expectedVersion: number): Promise<AppendResult>;
+  /**
+   * True when an append refused for a stream that moved on reports what it missed
+   * (`AppendResult.tail`). The engine then decides on its cached state without reading first
+   * (see EngineOptions.optimisticCache): a stale cache costs no more round trips than a read
+   * before every command, and a current one saves that read.
+   */
+  readonly tailOnConflict?: boolean;
   readAll(options?: ReadAllOptions): Promise<ReadAllResult>;
   subscribe(options: SubscribeOptions): Subscription;
   close(): Promise<void>;

@@ -66,7 +66,9 @@ export const createMemoryEventStore = (options: MemoryEventStoreOptions = {}): E
         const lastOne = retried[retried.length - 1]!;
         return appended(lastOne.version, lastOne.position, false);
       }
-      return { ok: false, expectedVersion, actualVersion: actual };
+      return actual > expectedVersion
+        ? { ok: false, expectedVersion, actualVersion: actual, tail: stream.slice(expectedVersion) }
+        : { ok: false, expectedVersion, actualVersion: actual };
     }
     if (events.length === 0) return appended(actual, formatPosition(log.length), false);
     // The same checks as the SQL stores (JSON objects, no repeated ids), and the same round
@@ -168,6 +170,7 @@ export const createMemoryEventStore = (options: MemoryEventStoreOptions = {}): E
 
   return {
     appendToStream,
+    tailOnConflict: true,
     readStream,
     readStreamFrom,
     readAll,

@@ -38,6 +38,7 @@ import {
 } from '../../domain/ports.ts';
 import { createSubscriptionHub } from './polling-subscription.ts';
 import {
+  afterMismatch,
   appended,
   checkAfterVersion,
   checkExpectedVersion,
@@ -45,7 +46,7 @@ import {
   decodeRow,
   decodeStream,
   encodeEvents,
-  isRetryOf,
+  MAX_CONFLICT_TAIL,
   toSafeInteger,
   type EncodedEvent,
   type StoredRow,
@@ -315,25 +316,37 @@ export const createPostgresEventStore = async (options: PostgresEventStoreOption
     expectedVersion: number,
     actualVersion: number,
   ): Promise<AppendResult> => {
-    if (actualVersion > expectedVersion && events.length > 0) {
+    if (actualVersion > expectedVersion) {
+      // The rows after the expected version: a retry of this append, or what the caller missed.
+      const behind = actualVersion - expectedVersion;
       const rows = await query<Row>(
         `SELECT ${COLUMNS} FROM ${s}.events e WHERE e.stream_name = $1 AND e.version > $2 ORDER BY e.version LIMIT $3`,
-        [streamName, expectedVersion, events.length],
+        [streamName, expectedVersion, behind <= MAX_CONFLICT_TAIL ? behind : events.length],
         `read stream "${streamName}"`,
       );
-      const stored = rows.map(toStoredRow);
-      if (isRetryOf(stored, events)) {
-        const lastOne = stored[events.length - 1]!;
-        return appended(lastOne.version, lastOne.position, false);
-      }
+      return afterMismatch(rows.map(toStoredRow), events, expectedVersion, actualVersion);
     }
     return { ok: false, expectedVersion, actualVersion };
   };
 
   // One statement: `stream_head` reads the stream's version, the insert runs only when it equals
-  // the expected version, and the outer SELECT always returns `actual` (plus the inserted rows).
+  // the expected version, and the first row always returns `actual` (plus the last inserted
+  // row's version and position). When the stream is longer than expected (a conflict, or a
+  // retry), the rows after it follow, read from the same snapshot: the caller's retry is
+  // recognised and a conflict reports what the caller missed (AppendResult.tail), with no
+  // further round trip. `ord` orders the rows: 0 for the status row, then the versions.
+  const withTail = (insertedAndStatus: string) => `
+    ${insertedAndStatus}
+    UNION ALL
+    SELECT NULL, ${COLUMNS}, e.version
+    FROM stream_head JOIN ${s}.events e ON e.stream_name = $1 AND e.version > $2::bigint
+    WHERE stream_head.v > $2::bigint AND stream_head.v <= $2::bigint + ${MAX_CONFLICT_TAIL}
+    ORDER BY ord`;
+  const STATUS = `stream_head.v::text AS actual, inserted.global_position::text AS position, inserted.transaction_id::text AS xid,
+      NULL AS stream_name, inserted.version::text AS version, NULL AS event_id, NULL AS type, NULL AS data, NULL AS metadata,
+      NULL AS recorded_at, 0::bigint AS ord`;
   // ORDER BY ord makes global positions follow versions within the append.
-  const appendStatement = `
+  const appendStatement = withTail(`
     WITH stream_head AS (
       SELECT COALESCE(MAX(version), 0) AS v FROM ${s}.events WHERE stream_name = $1
     ), inserted AS (
@@ -345,15 +358,14 @@ export const createPostgresEventStore = async (options: PostgresEventStoreOption
       ORDER BY e.ord
       RETURNING version, transaction_id, global_position
     )
-    SELECT stream_head.v::text AS actual, inserted.version::text AS version, inserted.transaction_id::text AS xid,
-           inserted.global_position::text AS position
-    FROM stream_head LEFT JOIN inserted ON true
-    ORDER BY inserted.version DESC NULLS LAST  -- the RETURNING column: a bigint
-    LIMIT 1`;
+    (SELECT ${STATUS}
+     FROM stream_head LEFT JOIN inserted ON true
+     ORDER BY inserted.version DESC NULLS LAST  -- the RETURNING column: a bigint
+     LIMIT 1)`);
 
   // The same for the most frequent append, one event (a verification): no arrays to unnest,
   // no ordering, a cheaper plan. Same parameters, each array replaced by its one element.
-  const appendOneStatement = `
+  const appendOneStatement = withTail(`
     WITH stream_head AS (
       SELECT COALESCE(MAX(version), 0) AS v FROM ${s}.events WHERE stream_name = $1
     ), inserted AS (
@@ -363,9 +375,8 @@ export const createPostgresEventStore = async (options: PostgresEventStoreOption
       WHERE stream_head.v = $2::bigint
       RETURNING version, transaction_id, global_position
     )
-    SELECT stream_head.v::text AS actual, inserted.version::text AS version, inserted.transaction_id::text AS xid,
-           inserted.global_position::text AS position
-    FROM stream_head LEFT JOIN inserted ON true`;
+    SELECT ${STATUS}
+    FROM stream_head LEFT JOIN inserted ON true`);
 
   const appendToStream = async (
     streamName: string,
@@ -379,9 +390,10 @@ export const createPostgresEventStore = async (options: PostgresEventStoreOption
       const current = await head(streamName);
       return current.version === expectedVersion
         ? appended(current.version, current.position, false)
-        : { ok: false, expectedVersion, actualVersion: current.version };
+        : resolveMismatch(streamName, encoded, expectedVersion, current.version);
     }
     let row: { actual: string; version: string | null; xid: string | null; position: string | null };
+    let after: Row[];
     try {
       const recordedAt = new Date(now()).toISOString();
       const one = encoded.length === 1 ? encoded[0]! : null;
@@ -402,7 +414,7 @@ export const createPostgresEventStore = async (options: PostgresEventStoreOption
               'append',
             ),
       );
-      row = result.rows[0]!;
+      [row, ...after] = result.rows as [typeof row, ...Row[]];
     } catch (error) {
       const code = (error as { code?: string }).code;
       if (code === '23505') return afterUniqueViolation(streamName, encoded, expectedVersion, error);
@@ -423,7 +435,11 @@ export const createPostgresEventStore = async (options: PostgresEventStoreOption
       const version = toSafeInteger(row.version, 'appended version');
       return appended(version, formatPosition(row.xid, row.position), true);
     }
-    return resolveMismatch(streamName, encoded, expectedVersion, toSafeInteger(row.actual, `stream "${streamName}" version`));
+    const actualVersion = toSafeInteger(row.actual, `stream "${streamName}" version`);
+    // The statement read the rows after the expected version (unless too many): a retry of
+    // this append, or what the caller missed.
+    if (after.length > 0) return afterMismatch(after.map(toStoredRow), encoded, expectedVersion, actualVersion);
+    return resolveMismatch(streamName, encoded, expectedVersion, actualVersion);
   };
 
   /** A concurrent append got there first, or an event id is already used elsewhere. */
@@ -509,6 +525,7 @@ export const createPostgresEventStore = async (options: PostgresEventStoreOption
 
   return {
     appendToStream,
+    tailOnConflict: true,
     readStream,
     readStreamFrom,
     readAll,

@@ -41,6 +41,7 @@ import {
 } from '../../domain/ports.ts';
 import { createSubscriptionHub } from './polling-subscription.ts';
 import {
+  afterMismatch,
   appended,
   checkAfterVersion,
   checkExpectedVersion,
@@ -48,7 +49,7 @@ import {
   decodeRow,
   decodeStream,
   encodeEvents,
-  isRetryOf,
+  MAX_CONFLICT_TAIL,
   toSafeInteger,
   type EncodedEvent,
   type StoredRow,
@@ -242,11 +243,10 @@ export const createSqliteEventStore = (options: SqliteEventStoreOptions): Sqlite
       const current = head(streamName);
       if (current.version !== expectedVersion) {
         if (current.version > expectedVersion) {
-          const stored = (selectFrom.all(streamName, expectedVersion, events.length) as Row[]).map(toStoredRow);
-          if (isRetryOf(stored, events)) {
-            const lastOne = stored[events.length - 1]!;
-            return appended(lastOne.version, lastOne.position, false);
-          }
+          // What the caller missed, read under the write lock: its retry or its next decision.
+          const behind = current.version - expectedVersion;
+          const stored = (selectFrom.all(streamName, expectedVersion, behind <= MAX_CONFLICT_TAIL ? behind : events.length) as Row[]).map(toStoredRow);
+          return afterMismatch(stored, events, expectedVersion, current.version);
         }
         return { ok: false, expectedVersion, actualVersion: current.version };
       }
@@ -432,6 +432,7 @@ export const createSqliteEventStore = (options: SqliteEventStoreOptions): Sqlite
 
   return {
     appendToStream,
+    tailOnConflict: true,
     readStream,
     readStreamFrom,
     readAll,

@@ -159,3 +159,48 @@ export const isRetryOf = (
  */
 export const appended = (version: number, position: GlobalPosition, written: boolean): AppendResult =>
   Object.defineProperty({ ok: true as const, version, position }, 'written', { value: written, enumerable: false });
+
+/**
+ * The most events a refused append carries back as its `tail`: a cache further behind than
+ * this reads the stream itself, outside the write.
+ */
+export const MAX_CONFLICT_TAIL = 256;
+
+/**
+ * A refused append's tail: the rows after `expectedVersion`, decoded, when they are exactly
+ * versions expectedVersion+1 … actualVersion; undefined otherwise (a gap, or a row that
+ * does not decode is for the read that follows to report).
+ */
+export const conflictTail = (rows: readonly StoredRow[], expectedVersion: number, actualVersion: number): RecordedEvent[] | undefined => {
+  if (rows.length !== actualVersion - expectedVersion || rows.length > MAX_CONFLICT_TAIL) return undefined;
+  const tail: RecordedEvent[] = [];
+  for (let i = 0; i < rows.length; i++) {
+    if (rows[i]!.version !== expectedVersion + i + 1) return undefined;
+    try {
+      tail.push(decodeRow(rows[i]!));
+    } catch {
+      return undefined;
+    }
+  }
+  return tail;
+};
+
+/**
+ * What an append refused at `expectedVersion` amounts to, from the stored rows after that
+ * version (in version order, read with the version check): a retry of this very append
+ * (success, nothing written), or a conflict, reporting its tail when the rows are all of it.
+ */
+export const afterMismatch = (
+  stored: readonly StoredRow[],
+  events: readonly { readonly eventId: string }[],
+  expectedVersion: number,
+  actualVersion: number,
+): AppendResult => {
+  if (isRetryOf(stored, events)) {
+    const lastOne = stored[events.length - 1]!;
+    return appended(lastOne.version, lastOne.position, false);
+  }
+  const tail = conflictTail(stored, expectedVersion, actualVersion);
+  return tail ? { ok: false, expectedVersion, actualVersion, tail } : { ok: false, expectedVersion, actualVersion };
+};
+

@@ -4,4 +4,4 @@ import { describeEventStoreConformance } from './suite.ts';
 describeEventStoreConformance('memory', async () => {
   const store = createMemoryEventStore();
   return { store, cleanup: () => store.close() };
-});
+}, { tailOnConflict: true });

@@ -21,5 +21,5 @@ describeEventStoreConformance(
     const store = await createPostgresEventStore({ connectionString: database.url, schema, max: 12 });
     return { store, cleanup: () => store.close() };
   },
-  { concurrentWriters: true },
+  { concurrentWriters: true, tailOnConflict: true },
 );

@@ -14,12 +14,12 @@ describeEventStoreConformance('sqlite (file)', async () => {
       rmSync(dir, { recursive: true, force: true });
     },
   };
-});
+}, { tailOnConflict: true });
 
 describeEventStoreConformance('sqlite (:memory:)', async () => {
   const store = createSqliteEventStore({ path: ':memory:' });
   return { store, cleanup: () => store.close() };
-});
+}, { tailOnConflict: true });
 
 describeEventStoreConformance('sqlite (file, group commit off)', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'factorstream-conformance-'));
@@ -31,4 +31,4 @@ describeEventStoreConformance('sqlite (file, group commit off)', async () => {
       rmSync(dir, { recursive: true, force: true });
     },
   };
-});
+}, { tailOnConflict: true });

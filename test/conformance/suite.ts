@@ -21,6 +21,8 @@ export interface ConformanceCaps {
    * include the stream name, so they never collide across streams in the first place.
    */
   readonly uniqueEventIdsAcrossStreams?: boolean;
+  /** The store reports what a refused append missed (EventStore.tailOnConflict). */
+  readonly tailOnConflict?: boolean;
 }
 
 export type StoreFactory = () => Promise<{ store: EventStore; cleanup: () => Promise<void> }>;
@@ -83,7 +85,20 @@ export function describeEventStoreConformance(name: string, factory: StoreFactor
 
     const raceRounds = caps.concurrentWriters ? 20 : 3;
 
+    /**
+     * The refusal of an append at `expectedVersion` to stream `s`, now at `actualVersion`: with
+     * the events after expectedVersion as they are stored when the store reports its tail.
+     */
+    const conflictOf = async (s: string, expectedVersion: number, actualVersion: number) =>
+      store.tailOnConflict && actualVersion > expectedVersion
+        ? { ok: false, expectedVersion, actualVersion, tail: (await store.readStream(s)).events.slice(expectedVersion) }
+        : { ok: false, expectedVersion, actualVersion };
+
     describe('appendToStream and readStream', () => {
+      it('says whether a refused append reports what it missed', () => {
+        expect(store.tailOnConflict === true).toBe(caps.tailOnConflict === true);
+      });
+
       it('reads a missing stream as version 0 with no events', async () => {
         expect(await store.readStream(stream('missing'))).toEqual({ version: 0, events: [] });
       });
@@ -133,25 +148,47 @@ export function describeEventStoreConformance(name: string, factory: StoreFactor
 
       it('returns typed conflict values and writes nothing on a wrong expected version', async () => {
         const s = stream('conflict');
-        expect(await store.appendToStream(s, [event()], 1)).toEqual({ ok: false, expectedVersion: 1, actualVersion: 0 });
+        expect(await store.appendToStream(s, [event()], 1)).toEqual(await conflictOf(s, 1, 0));
         expect(await store.readStream(s)).toEqual({ version: 0, events: [] });
 
         await store.appendToStream(s, events(2), 0);
         // "Must not exist" on an existing stream.
-        expect(await store.appendToStream(s, [event()], 0)).toEqual({ ok: false, expectedVersion: 0, actualVersion: 2 });
+        expect(await store.appendToStream(s, [event()], 0)).toEqual(await conflictOf(s, 0, 2));
         // Behind and ahead of the stream.
-        expect(await store.appendToStream(s, [event()], 1)).toEqual({ ok: false, expectedVersion: 1, actualVersion: 2 });
-        expect(await store.appendToStream(s, [event()], 5)).toEqual({ ok: false, expectedVersion: 5, actualVersion: 2 });
+        expect(await store.appendToStream(s, [event()], 1)).toEqual(await conflictOf(s, 1, 2));
+        expect(await store.appendToStream(s, [event()], 5)).toEqual(await conflictOf(s, 5, 2));
         expect((await store.readStream(s)).version).toBe(2);
+      });
+
+      it.skipIf(!caps.tailOnConflict)('reports what a refused append missed (tailOnConflict), exactly as a read gives it', async () => {
+        const s = stream('tail');
+        await store.appendToStream(s, events(3), 0);
+        await store.appendToStream(s, [event('Later', { n: 1 })], 3);
+        for (const expected of [0, 1, 3]) {
+          const r = await store.appendToStream(s, [event()], expected);
+          expect(r.ok).toBe(false);
+          if (r.ok) return;
+          expect(r.tail).toEqual((await store.readStream(s)).events.slice(expected));
+          expect(r.tail?.map((e) => e.version)).toEqual(Array.from({ length: 4 - expected }, (_, i) => expected + i + 1));
+        }
+        // Ahead of the stream: nothing was missed, nothing to report.
+        expect(await store.appendToStream(s, [event()], 9)).toEqual({ ok: false, expectedVersion: 9, actualVersion: 4 });
+        // Far behind: a store may leave a long tail to a read; what it reports is the true tail.
+        const long = stream('longtail');
+        for (let i = 0; i < 3; i++) await store.appendToStream(long, events(100), i * 100);
+        const r = await store.appendToStream(long, [event()], 0);
+        expect(r).toMatchObject({ ok: false, expectedVersion: 0, actualVersion: 300 });
+        if (!r.ok && r.tail !== undefined) expect(r.tail).toEqual((await store.readStream(long)).events);
+        expect((await store.readStream(long)).version).toBe(300);
       });
 
       it('treats an empty append as a version check', async () => {
         const s = stream('empty');
         expect(await store.appendToStream(s, [], 0)).toMatchObject({ ok: true, version: 0 });
-        expect(await store.appendToStream(s, [], 1)).toEqual({ ok: false, expectedVersion: 1, actualVersion: 0 });
+        expect(await store.appendToStream(s, [], 1)).toEqual(await conflictOf(s, 1, 0));
         await store.appendToStream(s, events(2), 0);
         expect(await store.appendToStream(s, [], 2)).toMatchObject({ ok: true, version: 2 });
-        expect(await store.appendToStream(s, [], 0)).toEqual({ ok: false, expectedVersion: 0, actualVersion: 2 });
+        expect(await store.appendToStream(s, [], 0)).toEqual(await conflictOf(s, 0, 2));
         expect((await store.readStream(s)).version).toBe(2);
       });
 
@@ -172,7 +209,7 @@ export function describeEventStoreConformance(name: string, factory: StoreFactor
           const results = await Promise.all(candidates.map((c) => store.appendToStream(s, c, 0)));
           const winners = results.flatMap((r, i) => (r.ok ? [i] : []));
           expect(winners).toHaveLength(1);
-          for (const r of results) if (!r.ok) expect(r).toEqual({ ok: false, expectedVersion: 0, actualVersion: 1 });
+          for (const r of results) if (!r.ok) expect(r).toEqual(await conflictOf(s, 0, 1));
           const read = await store.readStream(s);
           expect(read.version).toBe(1);
           expect(ids(read.events)).toEqual(ids(candidates[winners[0]!]!));
@@ -187,7 +224,7 @@ export function describeEventStoreConformance(name: string, factory: StoreFactor
           const results = await Promise.all(candidates.map((c) => store.appendToStream(s, c, 3)));
           const winners = results.flatMap((r, i) => (r.ok ? [i] : []));
           expect(winners).toHaveLength(1);
-          for (const r of results) if (!r.ok) expect(r).toEqual({ ok: false, expectedVersion: 3, actualVersion: 5 });
+          for (const r of results) if (!r.ok) expect(r).toEqual(await conflictOf(s, 3, 5));
           const read = await store.readStream(s);
           expect(read.version).toBe(5);
           expect(ids(read.events.slice(3))).toEqual(ids(candidates[winners[0]!]!));
@@ -214,7 +251,7 @@ export function describeEventStoreConformance(name: string, factory: StoreFactor
         await store.appendToStream(s, events(2), 0);
         const before = (await store.readAll()).events.length;
         const batch = events(3);
-        expect(await store.appendToStream(s, batch, 1)).toEqual({ ok: false, expectedVersion: 1, actualVersion: 2 });
+        expect(await store.appendToStream(s, batch, 1)).toEqual(await conflictOf(s, 1, 2));
         expect((await store.readStream(s)).version).toBe(2);
         expect((await store.readAll()).events.length).toBe(before);
         // The same events can still be appended at the right version, whole.
@@ -249,8 +286,8 @@ export function describeEventStoreConformance(name: string, factory: StoreFactor
         expect(await store.appendToStream(s, batch.slice(0, 1), 0)).toMatchObject({ ok: true, version: 1 });
 
         // Different events at that version are a conflict, even when one id matches.
-        expect(await store.appendToStream(s, [batch[0]!, event()], 0)).toEqual({ ok: false, expectedVersion: 0, actualVersion: 3 });
-        expect(await store.appendToStream(s, [batch[1]!, batch[0]!], 0)).toEqual({ ok: false, expectedVersion: 0, actualVersion: 3 });
+        expect(await store.appendToStream(s, [batch[0]!, event()], 0)).toEqual(await conflictOf(s, 0, 3));
+        expect(await store.appendToStream(s, [batch[1]!, batch[0]!], 0)).toEqual(await conflictOf(s, 0, 3));
 
         const read = await store.readStream(s);
         expect(read.version).toBe(3);

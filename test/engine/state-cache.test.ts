@@ -5,13 +5,15 @@
  * read a stream's tail or say whether it wrote; a stream that went back (a restored backup).
  * In every case the outcome is the one an engine without a cache gives, and the hash chain holds.
  */
+import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { isLeft } from 'fp-ts/lib/Either.js';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { createMemoryEventStore } from '../../adapters/store/memory.ts';
+import { createPostgresEventStore } from '../../adapters/store/postgres.ts';
 import { createSqliteEventStore } from '../../adapters/store/sqlite.ts';
 import { createMemoryVault } from '../../adapters/vault/memory.ts';
 import { createEngine, type Engine, type VerifyOutcome } from '../../domain/engine.ts';
@@ -19,6 +21,7 @@ import { deviceStream } from '../../domain/ids.ts';
 import { parseOtpauthUri } from '../../domain/kinds/uri.ts';
 import type { AppendResult, EventStore, Vault } from '../../domain/ports.ts';
 import { ClockCache, CommandIndex } from '../../domain/stream-cache.ts';
+import { createTestDatabase } from '../support/postgres.ts';
 import { ko, ok, seededRandom, T0, totpAt } from './harness.ts';
 
 const dirs: string[] = [];
@@ -186,8 +189,9 @@ describe.each(cases)('state cache on $name ($mode)', ({ make, optimistic }) => {
     let t = T0;
     const clock = { now: () => t };
     const vault = createMemoryVault();
-    const a = createEngine({ store: p.store, vault, clock, random: seededRandom('a'), policy: { throttle: { totp: { factor: 0 } } } });
-    const b = createEngine({ store: sb, vault, clock, random: seededRandom('b'), policy: { throttle: { totp: { factor: 0 } } } });
+    const checked = { optimisticCache: false, policy: { throttle: { totp: { factor: 0 } } } };
+    const a = createEngine({ store: p.store, vault, clock, random: seededRandom('a'), ...checked });
+    const b = createEngine({ store: sb, vault, clock, random: seededRandom('b'), ...checked });
     const fresh = createEngine({ store: sb, vault, clock, random: seededRandom('f'), cacheSize: 0 });
     try {
       const { deviceId, key } = await register(a, 'bob');
@@ -221,8 +225,8 @@ describe.each(cases)('state cache on $name ($mode)', ({ make, optimistic }) => {
     let t = T0;
     const clock = { now: () => t };
     const vault = createMemoryVault();
-    const a = createEngine({ store: p.store, vault, clock, random: seededRandom('a') });
-    const b = createEngine({ store: sb, vault, clock, random: seededRandom('b') });
+    const a = createEngine({ store: p.store, vault, clock, random: seededRandom('a'), optimisticCache: false });
+    const b = createEngine({ store: sb, vault, clock, random: seededRandom('b'), optimisticCache: false });
     const fresh = createEngine({ store: sb, vault, clock, random: seededRandom('f'), cacheSize: 0 });
     try {
       const { deviceId, key } = await register(a, 'carol');
@@ -415,6 +419,138 @@ describe('state cache: stores that offer less', () => {
     expect(() => createEngine({ ...base, cacheSize: -1 })).toThrow(/cacheSize/);
     expect(() => createEngine({ ...base, cacheSize: 1.5 })).toThrow(/cacheSize/);
     expect(() => createEngine({ ...base, cacheSize: 0 })).not.toThrow();
+  });
+});
+
+/** A store that counts the calls the engine makes to it. */
+const counting = (inner: EventStore) => {
+  const calls = { reads: 0, appends: 0, refused: 0, tails: 0 };
+  const store: EventStore = {
+    ...inner,
+    readStream: async (name) => {
+      calls.reads++;
+      return inner.readStream(name);
+    },
+    ...(inner.readStreamFrom
+      ? {
+          readStreamFrom: async (name: string, after: number) => {
+            calls.reads++;
+            return inner.readStreamFrom!(name, after);
+          },
+        }
+      : {}),
+    appendToStream: async (name, events, expected) => {
+      calls.appends++;
+      const r = await inner.appendToStream(name, events, expected);
+      if (!r.ok) calls.refused++;
+      if (!r.ok && r.tail) calls.tails++;
+      return r;
+    },
+  };
+  const reset = () => Object.assign(calls, { reads: 0, appends: 0, refused: 0, tails: 0 });
+  return { store, calls, reset };
+};
+
+let pgDatabase: Awaited<ReturnType<typeof createTestDatabase>> | null = null;
+afterAll(async () => {
+  await pgDatabase?.drop();
+});
+const tailStores: { name: string; make: () => Promise<EventStore | { a: EventStore; b: EventStore }> }[] = [
+  ...stores.map((s) => ({ name: s.name, make: async () => s.make() })),
+  {
+    name: 'PostgreSQL, two pools on one schema',
+    make: async () => {
+      pgDatabase ??= await createTestDatabase('fs_tail');
+      const schema = `tail_${randomUUID().replaceAll('-', '')}`;
+      const a = await createPostgresEventStore({ connectionString: pgDatabase.url, schema, max: 2 });
+      return { a, b: await createPostgresEventStore({ connectionString: pgDatabase.url, schema, max: 2 }) };
+    },
+  },
+];
+
+describe.each(tailStores)('a store that reports what a refused append missed ($name)', ({ make }) => {
+  const twoEngines = async () => {
+    const made = await make();
+    const [sa, sb] = 'a' in made ? [made.a, made.b] : [made, made];
+    const c = counting(sa);
+    let t = T0;
+    const clock = { now: () => t };
+    const vault = createMemoryVault();
+    // Default options: the store's tailOnConflict makes both engines optimistic.
+    const a = createEngine({ store: c.store, vault, clock, random: seededRandom('a') });
+    const b = createEngine({ store: sb, vault, clock, random: seededRandom('b') });
+    const fresh = createEngine({ store: sb, vault, clock, random: seededRandom('f'), cacheSize: 0 });
+    return {
+      a, b, fresh, c,
+      advance: () => (t += 30_000),
+      now: () => t,
+      close: async () => {
+        await sa.close();
+        if (sb !== sa) await sb.close();
+      },
+    };
+  };
+
+  it('a current cache: one append per command, no read', async () => {
+    const w = await twoEngines();
+    try {
+      const { deviceId, key } = await register(w.a, 'hal');
+      w.advance();
+      await ok(w.a.verify(deviceId, totpAt(key, w.now())));
+      w.c.reset();
+      for (let i = 0; i < 5; i++) {
+        w.advance();
+        expect(await ok(w.a.verify(deviceId, totpAt(key, w.now())))).toMatchObject({ ok: true });
+      }
+      expect(w.c.calls).toEqual({ reads: 0, appends: 5, refused: 0, tails: 0 });
+      expect(await ok(w.a.device(deviceId))).toEqual(await ok(w.fresh.device(deviceId)));
+    } finally {
+      await w.close();
+    }
+  });
+
+  it('a stale cache: the refused append brings the missed events, the command is decided again on them without a read', async () => {
+    const w = await twoEngines();
+    try {
+      const { deviceId, key } = await register(w.a, 'ida');
+      w.advance();
+      const code = totpAt(key, w.now());
+      await ok(w.a.device(deviceId)); // cached by A
+      expect(await ok(w.b.verify(deviceId, code))).toMatchObject({ ok: true }); // unknown to A
+      w.c.reset();
+      // A decides on its stale state (the code looks unused), is refused, learns B's event from
+      // the refusal and decides again: the code was used.
+      expect(await ok(w.a.verify(deviceId, code))).toMatchObject({ ok: false, reason: 'replay' });
+      expect(w.c.calls).toEqual({ reads: 0, appends: 2, refused: 1, tails: 1 });
+      // Stale again, this time with a wrong code of B's: A's good code still passes.
+      await ok(w.b.verify(deviceId, '000000'));
+      w.advance();
+      w.c.reset();
+      expect(await ok(w.a.verify(deviceId, totpAt(key, w.now())))).toMatchObject({ ok: true });
+      expect(w.c.calls).toEqual({ reads: 0, appends: 2, refused: 1, tails: 1 });
+      expect(await ok(w.a.device(deviceId))).toEqual(await ok(w.fresh.device(deviceId)));
+      expect(await ok(w.a.history(deviceId))).toEqual(await ok(w.fresh.history(deviceId)));
+      expect(await chainHolds(w.fresh, deviceId)).toBeNull();
+    } finally {
+      await w.close();
+    }
+  });
+
+  it('a device removed behind a stale cache is reported removed, from the refusal alone', async () => {
+    const w = await twoEngines();
+    try {
+      const { deviceId, key } = await register(w.a, 'jon');
+      w.advance();
+      await ok(w.a.verify(deviceId, totpAt(key, w.now()))); // A's key is open and its cache current
+      await ok(w.b.remove(deviceId, 'lost phone'));
+      w.advance();
+      w.c.reset();
+      expect(await ko(w.a.verify(deviceId, totpAt(key, w.now())))).toMatchObject({ code: 'device-removed' });
+      expect(w.c.calls).toEqual({ reads: 0, appends: 1, refused: 1, tails: 1 });
+      expect(await chainHolds(w.fresh, deviceId)).toBeNull();
+    } finally {
+      await w.close();
+    }
   });
 });
 

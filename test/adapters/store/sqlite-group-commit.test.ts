@@ -74,7 +74,9 @@ describe('SQLite group commit', () => {
       const [r1, r2, r3, r4, r5, r6] = settled;
       expect(r1).toMatchObject({ status: 'fulfilled', value: { ok: true, version: 1 } });
       expect(r1.status === 'fulfilled' && r1.value.ok && r1.value.written).toBe(true);
-      expect(r2).toEqual({ status: 'fulfilled', value: { ok: false, expectedVersion: 0, actualVersion: 1 } });
+      // The conflict reports what it missed: a's event, written earlier in the same group.
+      expect(r2).toMatchObject({ status: 'fulfilled', value: { ok: false, expectedVersion: 0, actualVersion: 1 } });
+      expect(r2.status === 'fulfilled' && !r2.value.ok && r2.value.tail?.map((e) => e.eventId)).toEqual([a[0]!.eventId]);
       expect(r3).toEqual({ status: 'fulfilled', value: { ok: false, expectedVersion: 5, actualVersion: 0 } });
       expect(r4).toMatchObject({ status: 'rejected', reason: { name: 'StoreError', code: 'invalid' } });
       expect(r5.status === 'fulfilled' && r1.status === 'fulfilled' && r5.value).toEqual(r1.status === 'fulfilled' && r1.value);
