@@ -106,7 +106,12 @@ const MIGRATIONS: Record<number, string> = {
 
 const POSITION_DIGITS = 19;
 const MAX_INT64 = 2n ** 63n - 1n;
-const formatPosition = (n: bigint): GlobalPosition => n.toString().padStart(POSITION_DIGITS, '0');
+const formatPosition = (n: bigint | number): GlobalPosition => {
+  // A number is what a statement without safeIntegers gives: a position past 2^53 would have
+  // lost digits (and then reads as an unsafe integer).
+  if (typeof n === 'number' && !Number.isSafeInteger(n)) throw new StoreError('corrupt', `a stored position is out of range: ${n}`);
+  return String(n).padStart(POSITION_DIGITS, '0');
+};
 const parsePosition = (p: GlobalPosition | null | undefined): bigint => {
   if (p === null || p === undefined || p === '') return 0n;
   const n = /^\d{1,19}$/.test(p) ? BigInt(p) : -1n;
@@ -114,31 +119,36 @@ const parsePosition = (p: GlobalPosition | null | undefined): bigint => {
   return n;
 };
 
-/** Row shape of the SELECTs below (integers are bigints: the statements use safeIntegers). */
+/**
+ * Row shape of the SELECTs below. Integers are bigints where the statement uses safeIntegers,
+ * numbers in the global log's read (three bigints a row cost a replay dearly): there
+ * toSafeInteger and formatPosition refuse a number that lost precision, and readAll reads
+ * the batch again with bigints.
+ */
 interface Row {
-  position: bigint;
+  position: bigint | number;
   stream_name: string;
-  version: bigint;
+  version: bigint | number;
   event_id: string;
   type: string;
   data: string;
   metadata: string;
-  recorded_at: bigint;
+  recorded_at: bigint | number;
 }
 const COLUMNS = 'position, stream_name, version, event_id, type, data, metadata, recorded_at';
 
 const toStoredRow = (r: Row): StoredRow => {
   const position = formatPosition(r.position);
-  const where = `stream "${r.stream_name}" at position ${position}:`;
+  // Runs for every row of a replay: the error's wording is built only for an error.
   return {
     streamName: r.stream_name,
-    version: toSafeInteger(r.version, `${where} version`),
+    version: toSafeInteger(r.version, () => `stream "${r.stream_name}" at position ${position}: version`),
     position,
     eventId: r.event_id,
     type: r.type,
     data: r.data,
     metadata: r.metadata,
-    recordedAt: toSafeInteger(r.recorded_at, `${where} recorded_at`),
+    recordedAt: toSafeInteger(r.recorded_at, () => `stream "${r.stream_name}" at position ${position}: recorded_at`),
   };
 };
 
@@ -217,7 +227,8 @@ export const createSqliteEventStore = (options: SqliteEventStoreOptions): Sqlite
   const selectTail = db
     .prepare(`SELECT ${COLUMNS} FROM events WHERE stream_name = ? AND version >= ? ORDER BY version`)
     .safeIntegers(true);
-  const selectAll = db.prepare(`SELECT ${COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?`).safeIntegers(true);
+  const selectAll = db.prepare(`SELECT ${COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?`).safeIntegers(false);
+  const selectAllExact = db.prepare(`SELECT ${COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?`).safeIntegers(true);
   const selectHead = db
     .prepare('SELECT version, position FROM events WHERE stream_name = ? ORDER BY version DESC LIMIT 1')
     .safeIntegers(true);
@@ -417,14 +428,26 @@ export const createSqliteEventStore = (options: SqliteEventStoreOptions): Sqlite
     checkOpen();
     checkLimit(o.limit);
     const after = parsePosition(o.after);
-    let rows: Row[];
+    const read = (statement: Database.Statement) => {
+      let rows: Row[];
+      try {
+        // LIMIT -1 is SQLite for "no limit".
+        rows = statement.all(after, o.limit ?? -1) as Row[];
+      } catch (error) {
+        throw translate(error, path, 'read the global log');
+      }
+      const events = new Array<RecordedEvent>(rows.length);
+      for (let i = 0; i < rows.length; i++) events[i] = decodeRow(toStoredRow(rows[i]!));
+      return events;
+    };
+    let events: RecordedEvent[];
     try {
-      // LIMIT -1 is SQLite for "no limit".
-      rows = selectAll.all(after, o.limit ?? -1) as Row[];
+      events = read(selectAll);
     } catch (error) {
-      throw translate(error, path, 'read the global log');
+      // An integer past 2^53 (a position may be up to 2^63 − 1): read the batch again exactly.
+      if (!(error instanceof StoreError && error.code === 'corrupt')) throw error;
+      events = read(selectAllExact);
     }
-    const events: RecordedEvent[] = rows.map((r) => decodeRow(toStoredRow(r)));
     return { events, last: events.length ? events[events.length - 1]!.position : (o.after ?? null) };
   };
 

@@ -111,15 +111,17 @@ export const decodeStream = (rows: readonly StoredRow[]): RecordedEvent[] =>
 /**
  * Converts an integer read from a database (number, bigint or decimal string) to a number,
  * refusing anything that is not a safe integer. Keeps bigints from leaking into events.
+ * `what` names the value in the error (a function: built only when there is an error).
  */
-export const toSafeInteger = (value: unknown, what: string): number => {
+export const toSafeInteger = (value: unknown, what: string | (() => string)): number => {
+  // A bigint whose Number() is a safe integer converted exactly (a larger one rounds to an
+  // unsafe one): no need to convert back to compare.
   const n =
-    typeof value === 'number' ? value
-    : typeof value === 'bigint' ? Number(value)
+    typeof value === 'number' || typeof value === 'bigint' ? Number(value)
     : typeof value === 'string' && /^-?\d+$/.test(value) ? Number(value)
     : Number.NaN;
-  if (!Number.isSafeInteger(n) || (typeof value === 'bigint' && BigInt(n) !== value))
-    throw new StoreError('corrupt', `${what} is not a safe integer: ${String(value).slice(0, 40)}`);
+  if (!Number.isSafeInteger(n))
+    throw new StoreError('corrupt', `${typeof what === 'string' ? what : what()} is not a safe integer: ${String(value).slice(0, 40)}`);
   return n;
 };
 

@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { createPostgresEventStore } from '../../adapters/store/postgres.ts';
 import { createSqliteEventStore } from '../../adapters/store/sqlite.ts';
+import { createMemoryVault } from '../../adapters/vault/memory.ts';
 import type { Engine } from '../../domain/engine.ts';
 import { benchClock, codeAt, makeEngine, registerDevices, START_MS, STEP_MS, type Device } from '../lib/engines.ts';
 import { log, rate, recorder, runSection, type SectionOptions } from '../lib/measure.ts';
@@ -104,7 +105,8 @@ const postgres = async (o: SectionOptions, r: ReturnType<typeof recorder>) => {
     const checkedStepOf = Array.from({ length: VERIFIERS }, () => 0);
     // And two instances of the service taking turns on the same devices: every verification
     // finds its engine's cache one event behind (a refused append, then the real one).
-    const turns = [makeEngine(store, clock), makeEngine(store, clock)];
+    const vault = createMemoryVault(); // one key store for both, as two instances would share one
+    const turns = [makeEngine(store, clock, { vault }), makeEngine(store, clock, { vault })];
     const turnDevices = await registerDevices(turns[0]!, VERIFIERS, 'pg-turns-user');
     const turnStepOf = Array.from({ length: VERIFIERS }, () => 0);
     const ops = o.quick ? 60 : 200;
@@ -120,11 +122,11 @@ const postgres = async (o: SectionOptions, r: ReturnType<typeof recorder>) => {
     let row = 0;
     // Rows like the engine's: UUID stream names, random UUID event ids.
     const floorStreams = Array.from({ length: VERIFIERS }, () => `otpdevice-${randomUUID()}`);
-    const floorRound = () =>
-      rate(VERIFIERS * ops, () =>
+    const floorRound = (n = VERIFIERS, opsEach = ops) =>
+      rate(n * opsEach, () =>
         Promise.all(
-          clients.map(async (c, k) => {
-            for (let i = 0; i < ops; i++) {
+          clients.slice(0, n).map(async (c, k) => {
+            for (let i = 0; i < opsEach; i++) {
               const n = row++;
               await c.query({
                 name: 'floor-insert',
@@ -141,17 +143,18 @@ const postgres = async (o: SectionOptions, r: ReturnType<typeof recorder>) => {
     await concurrent(checked, checkedDevices, VERIFIERS, 20, checkedStepOf);
     await concurrent(turns, turnDevices, VERIFIERS, 20, turnStepOf);
     const rounds = {
-      floor: [] as number[], eight: [] as number[], one: [] as number[], checkedEight: [] as number[], checkedOne: [] as number[], turns: [] as number[],
+      floor: [] as number[], floorOne: [] as number[], eight: [] as number[], one: [] as number[], checkedEight: [] as number[], checkedOne: [] as number[], turns: [] as number[],
     };
     for (let round = 0; round < o.rounds; round++) {
       rounds.floor.push(await floorRound());
+      rounds.floorOne.push(await floorRound(1, Math.ceil(ops * 1.5)));
       rounds.eight.push(await concurrent(engine, devices, VERIFIERS, ops, stepOf));
       rounds.one.push(await concurrent(engine, devices, 1, Math.ceil(ops * 1.5), stepOf));
       rounds.checkedEight.push(await concurrent(checked, checkedDevices, VERIFIERS, ops, checkedStepOf));
       rounds.checkedOne.push(await concurrent(checked, checkedDevices, 1, Math.ceil(ops * 1.5), checkedStepOf));
       rounds.turns.push(await concurrent(turns, turnDevices, VERIFIERS, ops, turnStepOf));
       log(
-        `postgres round ${round + 1}/${o.rounds}: floor ${rounds.floor.at(-1)!.toFixed(0)}/s, 8 verifiers ${rounds.eight.at(-1)!.toFixed(0)}/s, ` +
+        `postgres round ${round + 1}/${o.rounds}: floor ${rounds.floor.at(-1)!.toFixed(0)}/s (1 client ${rounds.floorOne.at(-1)!.toFixed(0)}/s), 8 verifiers ${rounds.eight.at(-1)!.toFixed(0)}/s, ` +
           `1 verifier ${rounds.one.at(-1)!.toFixed(0)}/s; read first: 8 ${rounds.checkedEight.at(-1)!.toFixed(0)}/s, 1 ${rounds.checkedOne.at(-1)!.toFixed(0)}/s; ` +
           `2 instances taking turns: 8 ${rounds.turns.at(-1)!.toFixed(0)}/s`,
       );
@@ -159,6 +162,7 @@ const postgres = async (o: SectionOptions, r: ReturnType<typeof recorder>) => {
     for (const c of clients) await c.end();
     await store.close();
     r.figure('pg-floor', `PostgreSQL raw append floor: ${VERIFIERS} clients, 1 row per INSERT (autocommit)`, 'rows/s', rounds.floor);
+    r.figure('pg-floor-1', 'PostgreSQL raw append floor: 1 client', 'rows/s', rounds.floorOne);
     r.figure('pg-engine-8', `engine.verify, PostgreSQL, ${VERIFIERS} concurrent verifiers`, 'verifies/s', rounds.eight);
     r.figure('pg-engine-1', 'engine.verify, PostgreSQL, 1 verifier', 'verifies/s', rounds.one);
     r.figure('pg-engine-8-checked', `engine.verify, PostgreSQL, ${VERIFIERS} concurrent verifiers, optimisticCache false (read, then append)`, 'verifies/s', rounds.checkedEight);
@@ -167,6 +171,8 @@ const postgres = async (o: SectionOptions, r: ReturnType<typeof recorder>) => {
     const per = (a: number[], b: number[]) => a.map((x, i) => x / b[i]!);
     r.ratio('pg-8-vs-floor', `PostgreSQL: ${VERIFIERS} verifiers / raw append floor (${VERIFIERS} clients)`, per(rounds.eight, rounds.floor), 0.7);
     r.ratio('pg-8-vs-1', `PostgreSQL: ${VERIFIERS} verifiers / 1 verifier`, per(rounds.eight, rounds.one), 2);
+    r.info('pg-floor-8-vs-1', `PostgreSQL raw floor: ${VERIFIERS} clients / 1 client (what ${VERIFIERS} verifiers / 1 can reach at the floor)`, per(rounds.floor, rounds.floorOne));
+    r.info('pg-1-vs-floor-1', 'PostgreSQL: 1 verifier / raw floor with 1 client', per(rounds.one, rounds.floorOne));
     r.info('pg-8-checked-vs-floor', `PostgreSQL, read before each command: ${VERIFIERS} verifiers / raw append floor`, per(rounds.checkedEight, rounds.floor));
     r.info('pg-8-checked-vs-1', `PostgreSQL, read before each command: ${VERIFIERS} verifiers / 1 verifier`, per(rounds.checkedEight, rounds.checkedOne));
     r.info('pg-8-turns-vs-floor', `PostgreSQL, 2 engines taking turns (every cache stale): ${VERIFIERS} verifiers / raw append floor`, per(rounds.turns, rounds.floor));

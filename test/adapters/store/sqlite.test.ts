@@ -249,6 +249,46 @@ describe('SQLite event store: corrupt rows', () => {
   });
 });
 
+describe('SQLite event store: integers past 2^53', () => {
+  // Reads of the global log take integers as numbers (no bigint per row); one that lost
+  // precision on the way must be refused, never passed on rounded.
+  it.each([
+    ['version', `version = 9007199254740993`, /version is not a safe integer: 900719925474099[0-9]/],
+    ['recorded_at', `recorded_at = 4611686018427387904`, /recorded_at is not a safe integer/],
+  ])('a stored %s out of the safe range is StoreError("corrupt") in readAll and readStream', async (_, set, message) => {
+    const path = join(dir, `bigint-${randomUUID()}.db`);
+    const store = createSqliteEventStore({ path });
+    try {
+      await store.appendToStream('big-1', [event()], 0);
+      const raw = new Database(path);
+      raw.prepare(`UPDATE events SET ${set} WHERE stream_name = 'big-1'`).run();
+      raw.close();
+      await expect(store.readAll()).rejects.toMatchObject({ name: 'StoreError', code: 'corrupt', message: expect.stringMatching(message) });
+      await expect(store.readStream('big-1')).rejects.toMatchObject({ name: 'StoreError', code: 'corrupt' });
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('positions past 2^53 (up to 2^63 − 1) are read exactly', async () => {
+    const path = join(dir, `bigpos-${randomUUID()}.db`);
+    const store = createSqliteEventStore({ path });
+    try {
+      await store.appendToStream('small-1', [event()], 0);
+      const raw = new Database(path);
+      raw.prepare(`UPDATE events SET position = 4611686018427387905 WHERE stream_name = 'small-1'`).run();
+      raw.close();
+      await store.appendToStream('small-1', [event()], 1); // AUTOINCREMENT goes on from there
+      const all = await store.readAll();
+      expect(all.events.map((e) => e.position)).toEqual(['4611686018427387905', '4611686018427387906']);
+      expect((await store.readAll({ after: '4611686018427387905' })).events.map((e) => e.version)).toEqual([2]);
+      expect((await store.readStream('small-1')).events.map((e) => e.position)).toEqual(all.events.map((e) => e.position));
+    } finally {
+      await store.close();
+    }
+  });
+});
+
 describe('SQLite event store: schema and setup', () => {
   it('creates the schema once, records its version, and reopens an existing database', async () => {
     const path = join(dir, 'schema.db');
