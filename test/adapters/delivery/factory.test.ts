@@ -22,6 +22,25 @@ const delivery = (overrides: Partial<Delivery> = {}): Delivery => ({
 
 const WEBHOOK_SECRET = 'a-webhook-secret-of-32-characters';
 
+/** A local HTTP server answering 200 to every request; what it received, in order. */
+const webhookReceiver = async () => {
+  const requests: { headers: Record<string, string | string[] | undefined>; body: string; url: string | undefined }[] = [];
+  const server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (chunk: Buffer) => (body += chunk.toString('utf8')));
+    req.on('end', () => {
+      requests.push({ headers: req.headers, body, url: req.url });
+      res.writeHead(200).end();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  cleanups.push(async () => {
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+  return { port: (server.address() as AddressInfo).port, requests };
+};
+
 describe('createSender (FACTORSTREAM_SENDER)', () => {
   it('is the console sender by default, and for "console"', async () => {
     for (const env of [{}, { FACTORSTREAM_SENDER: '' }, { FACTORSTREAM_SENDER: 'console' }, { FACTORSTREAM_SENDER: ' Console ' }]) {
@@ -79,21 +98,7 @@ describe('createSender (FACTORSTREAM_SENDER)', () => {
   });
 
   it('POSTs to webhook+http://… signed with FACTORSTREAM_WEBHOOK_SECRET', async () => {
-    const requests: { headers: Record<string, string | string[] | undefined>; body: string; url: string | undefined }[] = [];
-    const server = createServer((req, res) => {
-      let body = '';
-      req.on('data', (chunk: Buffer) => (body += chunk.toString('utf8')));
-      req.on('end', () => {
-        requests.push({ headers: req.headers, body, url: req.url });
-        res.writeHead(200).end();
-      });
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-    cleanups.push(async () => {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    });
-    const { port } = server.address() as AddressInfo;
+    const { port, requests } = await webhookReceiver();
 
     const sender = createSender({}, {
       FACTORSTREAM_SENDER: `webhook+http://127.0.0.1:${port}/hooks/sms?route=eu`,
@@ -113,6 +118,50 @@ describe('createSender (FACTORSTREAM_SENDER)', () => {
         60,
       ),
     ).toBe(true);
+  });
+
+  it('routes each kind to its own sender: FACTORSTREAM_SENDER_SMS, FACTORSTREAM_SENDER_EMAIL, the rest to FACTORSTREAM_SENDER', async () => {
+    const { port, requests } = await webhookReceiver();
+    const hook = `webhook+http://127.0.0.1:${port}/sms`;
+
+    // SMS through the webhook; e-mail falls back to FACTORSTREAM_SENDER (the console here).
+    const lines: string[] = [];
+    const sender = createSender({ write: (line) => lines.push(line) }, { FACTORSTREAM_SENDER_SMS: hook, FACTORSTREAM_WEBHOOK_SECRET: WEBHOOK_SECRET });
+    expect(await sender.send(delivery({ kind: 'sms', destination: '+15550100199', code: '271828' }))).toEqual({ ok: true });
+    expect(await sender.send(delivery({ kind: 'email', code: '161803' }))).toEqual({ ok: true });
+    expect(requests.map((r) => JSON.parse(r.body) as { kind: string; code: string })).toEqual([expect.objectContaining({ kind: 'sms', code: '271828' })]);
+    expect(lines).toEqual([expect.stringContaining('161803')]);
+
+    // E-mail named on its own: the general sender is then not used for it.
+    const lines2: string[] = [];
+    const both = createSender({ write: (line) => lines2.push(line) }, {
+      FACTORSTREAM_SENDER: hook,
+      FACTORSTREAM_SENDER_EMAIL: 'console',
+      FACTORSTREAM_WEBHOOK_SECRET: WEBHOOK_SECRET,
+    });
+    expect(await both.send(delivery({ kind: 'email', code: '141421' }))).toEqual({ ok: true });
+    expect(await both.send(delivery({ kind: 'sms', destination: '+15550100199', code: '173205' }))).toEqual({ ok: true });
+    expect(lines2).toEqual([expect.stringContaining('141421')]);
+    expect(requests.map((r) => (JSON.parse(r.body) as { code: string }).code)).toEqual(['271828', '173205']);
+  });
+
+  it('names the variable of a bad per-kind sender, with its password masked', () => {
+    const attempt = (env: Record<string, string>) => {
+      try {
+        createSender({}, env);
+      } catch (e) {
+        return e as SenderConfigError;
+      }
+      throw new Error('accepted');
+    };
+    const email = attempt({ FACTORSTREAM_SENDER_EMAIL: 'smtp://mailer:hunter22@smtp.example.com:587' });
+    expect(email).toBeInstanceOf(SenderConfigError);
+    expect(email.message).toContain('FACTORSTREAM_SENDER_EMAIL');
+    expect(email.message).toContain('FACTORSTREAM_SMTP_FROM');
+    expect(email.message).not.toContain('hunter22');
+    const sms = attempt({ FACTORSTREAM_SENDER_SMS: 'sms://user:hunter22@gateway.example.com' });
+    expect(sms.message).toContain('(FACTORSTREAM_SENDER_SMS)');
+    expect(sms.message).not.toContain('hunter22');
   });
 
   it('accepts webhook+https://…', () => {
