@@ -51,14 +51,11 @@ export const schemaDdl = (dialect: Dialect, t: Tables): string[] => {
        device_id ${key} PRIMARY KEY, user_id ${key} NOT NULL, kind TEXT NOT NULL, status TEXT NOT NULL,
        failure_count ${big} NOT NULL, created_at ${big} NOT NULL, version ${big} NOT NULL,
        snapshot TEXT NOT NULL)`,
-    `CREATE INDEX IF NOT EXISTS rm_devices_user ON ${t('rm_devices')} (user_id, created_at, device_id)`,
     `CREATE TABLE IF NOT EXISTS ${t('rm_audit')} (
        event_id ${key} PRIMARY KEY, position ${pos} NOT NULL, stream_name ${key} NOT NULL,
        version ${big} NOT NULL, user_id ${key}, device_id ${key}, persistent_id TEXT, type TEXT NOT NULL,
        action TEXT NOT NULL, reason TEXT, at ${big} NOT NULL, recorded_at ${big} NOT NULL,
        actor TEXT NOT NULL, ip TEXT, user_agent TEXT, details TEXT NOT NULL)`,
-    `CREATE INDEX IF NOT EXISTS rm_audit_user ON ${t('rm_audit')} (user_id, at, position)`,
-    `CREATE INDEX IF NOT EXISTS rm_audit_device ON ${t('rm_audit')} (device_id, at, position)`,
     `CREATE TABLE IF NOT EXISTS ${t('rm_hourly')} (
        hour ${big} PRIMARY KEY, verified ${big} NOT NULL, failed ${big} NOT NULL, refused ${big} NOT NULL,
        match_failed ${big} NOT NULL, match_refused ${big} NOT NULL)`,
@@ -67,8 +64,20 @@ export const schemaDdl = (dialect: Dialect, t: Tables): string[] => {
        first_failure_at ${big} NOT NULL, last_failure_at ${big} NOT NULL)`,
     `CREATE TABLE IF NOT EXISTS ${t('rm_counters')} (
        name ${key} NOT NULL, key ${key} NOT NULL, value ${big} NOT NULL, PRIMARY KEY (name, key))`,
+    ...readIndexes(t).map((i) => i.create),
   ];
 };
+
+/**
+ * The indexes only queries use: every write goes by primary key. Their keys are random
+ * (user and device ids), so keeping them up to date row by row costs most of a rebuild's
+ * writes; the SQLite store drops them for a rebuild and builds them again at its end.
+ */
+export const readIndexes = (t: Tables): { readonly name: string; readonly create: string }[] => [
+  { name: 'rm_devices_user', create: `CREATE INDEX IF NOT EXISTS rm_devices_user ON ${t('rm_devices')} (user_id, created_at, device_id)` },
+  { name: 'rm_audit_user', create: `CREATE INDEX IF NOT EXISTS rm_audit_user ON ${t('rm_audit')} (user_id, at, position)` },
+  { name: 'rm_audit_device', create: `CREATE INDEX IF NOT EXISTS rm_audit_device ON ${t('rm_audit')} (device_id, at, position)` },
+];
 
 /** The read-model tables a rebuild empties (counters and checkpoints are handled apart). */
 export const READ_MODEL_TABLES = ['rm_devices', 'rm_audit', 'rm_hourly', 'rm_failure_streaks'] as const;
