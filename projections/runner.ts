@@ -31,7 +31,7 @@ export interface RunnerOptions {
   readonly batchSize?: number;
   /**
    * Events per batch while rebuilding (no reader waits on a rebuild's next commit, and every
-   * batch pays for loading and writing the rows it touches once). Default 5000, or batchSize
+   * batch pays for loading and writing the rows it touches once). Default 10 000, or batchSize
    * when that is larger.
    */
   readonly rebuildBatchSize?: number;
@@ -144,7 +144,7 @@ export const createProjectionRunner = (o: RunnerOptions): ProjectionRunner => {
   const projection = o.projection ?? readModelProjection;
   const name = projection.name;
   const batchSize = o.batchSize ?? 500;
-  const rebuildBatchSize = o.rebuildBatchSize ?? Math.max(batchSize, 5000);
+  const rebuildBatchSize = o.rebuildBatchSize ?? Math.max(batchSize, 10_000);
   let readSize = batchSize;
   const leaseMs = o.leaseMs ?? 30_000;
   const standbyPollMs = o.standbyPollMs ?? 1_000;
