@@ -149,6 +149,12 @@ export interface CommitRequest {
   /** The batch (the store loads what it can touch). */
   readonly events: readonly ProjectedEvent[];
   readonly work: (tx: ReadTx) => void;
+  /**
+   * The batch belongs to a rebuild (its reset, then the replay). No one needs a complete read
+   * model before the rebuild ends, so a store may make reads slower until `finishRebuild`
+   * (the SQLite store drops its read-only indexes) to make these writes faster.
+   */
+  readonly rebuild?: boolean;
 }
 
 export type CommitResult = 'committed' | 'not-active' | 'checkpoint-moved';
@@ -165,6 +171,13 @@ export interface Claim {
   commit(request: CommitRequest): Promise<CommitResult>;
   /** Gives the projection up (another instance may take it at once). */
   release(): Promise<void>;
+  /**
+   * Does what `rebuild` batches deferred, so that reads are fast again. The runner calls it
+   * when a rebuild ends, whether the rebuild succeeded or not; a store that defers nothing
+   * leaves it out. A store must not depend on it: the process may die first (the SQLite store
+   * catches up when it is next opened, or when another instance claims the projection).
+   */
+  finishRebuild?(): Promise<void>;
 }
 
 // ---- reading ----------------------------------------------------------------------------------

@@ -31,7 +31,7 @@ export interface RunnerOptions {
   readonly batchSize?: number;
   /**
    * Events per batch while rebuilding (no reader waits on a rebuild's next commit, and every
-   * batch pays for loading and writing the rows it touches once). Default 5000, or batchSize
+   * batch pays for loading and writing the rows it touches once). Default 10 000, or batchSize
    * when that is larger.
    */
   readonly rebuildBatchSize?: number;
@@ -144,7 +144,7 @@ export const createProjectionRunner = (o: RunnerOptions): ProjectionRunner => {
   const projection = o.projection ?? readModelProjection;
   const name = projection.name;
   const batchSize = o.batchSize ?? 500;
-  const rebuildBatchSize = o.rebuildBatchSize ?? Math.max(batchSize, 5000);
+  const rebuildBatchSize = o.rebuildBatchSize ?? Math.max(batchSize, 10_000);
   let readSize = batchSize;
   const leaseMs = o.leaseMs ?? 30_000;
   const standbyPollMs = o.standbyPollMs ?? 1_000;
@@ -225,7 +225,7 @@ export const createProjectionRunner = (o: RunnerOptions): ProjectionRunner => {
     const next = events[events.length - 1]!.position;
     let result: CommitResult;
     try {
-      result = await claim.commit({ expected: position, next, events, work: (tx) => applyAll(tx, events) });
+      result = await claim.commit({ expected: position, next, events, work: (tx) => applyAll(tx, events), rebuild: state === 'rebuilding' });
     } catch (e) {
       throw asProjectionError(e, 'read-store-failed', `projection "${name}" could not commit a batch`);
     }
@@ -391,6 +391,7 @@ export const createProjectionRunner = (o: RunnerOptions): ProjectionRunner => {
         projection.reset(tx);
         tx.clearStreamVersions();
       },
+      rebuild: true,
     });
     if (r !== 'committed') throw new LostClaim(r);
     setPosition(null);
@@ -401,6 +402,11 @@ export const createProjectionRunner = (o: RunnerOptions): ProjectionRunner => {
     state = 'rebuilding';
     const started = performance.now();
     let done = 0;
+    let finished = false;
+    const finish = async () => {
+      finished = true;
+      await claim.finishRebuild?.();
+    };
     try {
       await acquireWithin(options.timeoutMs ?? 60_000);
       await reset();
@@ -416,6 +422,9 @@ export const createProjectionRunner = (o: RunnerOptions): ProjectionRunner => {
       report();
       readSize = rebuildBatchSize;
       await catchUp();
+      // Part of the rebuild, its time and its errors: until then the read model may be slow to
+      // query (the SQLite store builds its indexes here).
+      await finish();
       return { events: done, position, seconds: (performance.now() - started) / 1000 };
     } catch (e) {
       const error =
@@ -427,6 +436,8 @@ export const createProjectionRunner = (o: RunnerOptions): ProjectionRunner => {
     } finally {
       readSize = batchSize;
       onApplied = null;
+      // A failed rebuild still leaves a read store that answers at full speed.
+      if (!finished) await claim.finishRebuild?.().catch(() => undefined);
       await claim.release().catch(() => undefined);
       if (!failure) state = 'new';
     }

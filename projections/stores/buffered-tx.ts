@@ -129,7 +129,10 @@ class BufferedTx implements ReadTx {
     this.streaks.set(streak.userId, streak);
   }
   deleteFailureStreak(userId: string): void {
-    this.streaks.set(userId, null);
+    // No stored row (a user with no failures, the usual case, or a read model emptied in this
+    // batch): forgetting a pending put is all there is to do, and the store writes nothing.
+    if (this.clearedReadModel || this.base.streaks.get(userId) === null) this.streaks.delete(userId);
+    else this.streaks.set(userId, null);
   }
   addAudit(entry: AuditEntry): void {
     if (!this.audit.has(entry.eventId)) this.audit.set(entry.eventId, entry);

@@ -51,14 +51,11 @@ export const schemaDdl = (dialect: Dialect, t: Tables): string[] => {
        device_id ${key} PRIMARY KEY, user_id ${key} NOT NULL, kind TEXT NOT NULL, status TEXT NOT NULL,
        failure_count ${big} NOT NULL, created_at ${big} NOT NULL, version ${big} NOT NULL,
        snapshot TEXT NOT NULL)`,
-    `CREATE INDEX IF NOT EXISTS rm_devices_user ON ${t('rm_devices')} (user_id, created_at, device_id)`,
     `CREATE TABLE IF NOT EXISTS ${t('rm_audit')} (
        event_id ${key} PRIMARY KEY, position ${pos} NOT NULL, stream_name ${key} NOT NULL,
        version ${big} NOT NULL, user_id ${key}, device_id ${key}, persistent_id TEXT, type TEXT NOT NULL,
        action TEXT NOT NULL, reason TEXT, at ${big} NOT NULL, recorded_at ${big} NOT NULL,
        actor TEXT NOT NULL, ip TEXT, user_agent TEXT, details TEXT NOT NULL)`,
-    `CREATE INDEX IF NOT EXISTS rm_audit_user ON ${t('rm_audit')} (user_id, at, position)`,
-    `CREATE INDEX IF NOT EXISTS rm_audit_device ON ${t('rm_audit')} (device_id, at, position)`,
     `CREATE TABLE IF NOT EXISTS ${t('rm_hourly')} (
        hour ${big} PRIMARY KEY, verified ${big} NOT NULL, failed ${big} NOT NULL, refused ${big} NOT NULL,
        match_failed ${big} NOT NULL, match_refused ${big} NOT NULL)`,
@@ -67,8 +64,20 @@ export const schemaDdl = (dialect: Dialect, t: Tables): string[] => {
        first_failure_at ${big} NOT NULL, last_failure_at ${big} NOT NULL)`,
     `CREATE TABLE IF NOT EXISTS ${t('rm_counters')} (
        name ${key} NOT NULL, key ${key} NOT NULL, value ${big} NOT NULL, PRIMARY KEY (name, key))`,
+    ...readIndexes(t).map((i) => i.create),
   ];
 };
+
+/**
+ * The indexes only queries use: every write goes by primary key. Their keys are random
+ * (user and device ids), so keeping them up to date row by row costs most of a rebuild's
+ * writes; the SQLite store drops them for a rebuild and builds them again at its end.
+ */
+export const readIndexes = (t: Tables): { readonly name: string; readonly create: string }[] => [
+  { name: 'rm_devices_user', create: `CREATE INDEX IF NOT EXISTS rm_devices_user ON ${t('rm_devices')} (user_id, created_at, device_id)` },
+  { name: 'rm_audit_user', create: `CREATE INDEX IF NOT EXISTS rm_audit_user ON ${t('rm_audit')} (user_id, at, position)` },
+  { name: 'rm_audit_device', create: `CREATE INDEX IF NOT EXISTS rm_audit_device ON ${t('rm_audit')} (device_id, at, position)` },
+];
 
 /** The read-model tables a rebuild empties (counters and checkpoints are handled apart). */
 export const READ_MODEL_TABLES = ['rm_devices', 'rm_audit', 'rm_hourly', 'rm_failure_streaks'] as const;
@@ -257,31 +266,37 @@ export interface Statement {
  */
 const insertTexts = new Map<string, string>();
 
-const insert = (t: Tables, table: string, cols: Record<string, unknown>, conflict: string): Statement => {
-  const names = Object.keys(cols);
+const insertText = (t: Tables, table: string, names: readonly string[], conflict: string): string => {
   const key = `${t(table)}\u0000${conflict}\u0000${names.join(',')}`;
   let sql = insertTexts.get(key);
   if (sql === undefined) {
     sql = `INSERT INTO ${t(table)} AS x (${names.join(', ')}) VALUES (${names.map((_, i) => `$${i + 1}`).join(', ')}) ` + conflict;
     if (insertTexts.size < 1000) insertTexts.set(key, sql);
   }
-  return { sql, params: Object.values(cols) };
+  return sql;
 };
 
-const updateTexts = new Map<string, string>();
-const updateAll = (cols: Readonly<Record<string, unknown>>, key: string): string => {
-  const names = Object.keys(cols);
-  const k = `${key}\u0000${names.join(',')}`;
-  let text = updateTexts.get(k);
-  if (text === undefined) {
-    text = names
-      .filter((c) => c !== key)
-      .map((c) => `${c} = excluded.${c}`)
-      .join(', ');
-    if (updateTexts.size < 1000) updateTexts.set(k, text);
-  }
-  return text;
+/**
+ * One kind of INSERT for the rows of a batch. Every row of a kind has the same columns (they
+ * come from one object literal), so the text is looked up once, from the first row, rather
+ * than once per row; `conflict` gets the column names.
+ */
+const inserter = (t: Tables, table: string, conflict: (names: readonly string[]) => string) => {
+  let sql: string | undefined;
+  return (cols: Record<string, unknown>): Statement => {
+    if (sql === undefined) {
+      const names = Object.keys(cols);
+      sql = insertText(t, table, names, conflict(names));
+    }
+    return { sql, params: Object.values(cols) };
+  };
 };
+
+const updateAll = (names: readonly string[], key: string): string =>
+  names
+    .filter((c) => c !== key)
+    .map((c) => `${c} = excluded.${c}`)
+    .join(', ');
 
 const HOURLY_SUM =
   'ON CONFLICT (hour) DO UPDATE SET ' +
@@ -293,28 +308,22 @@ export const flushPlan = (c: Changes, projection: string, t: Tables): Statement[
   if (c.clearedReadModel) for (const table of READ_MODEL_TABLES) out.push({ sql: `DELETE FROM ${t(table)}`, params: [] });
   if (c.clearedStreamVersions) out.push({ sql: `DELETE FROM ${t('rm_stream_versions')} WHERE projection = $1`, params: [projection] });
   for (const name of c.clearedCounters) out.push({ sql: `DELETE FROM ${t('rm_counters')} WHERE name = $1`, params: [name] });
-  for (const [streamName, version] of c.streamVersions)
-    out.push(
-      insert(t, 'rm_stream_versions', { projection, stream_name: streamName, version }, 'ON CONFLICT (projection, stream_name) DO UPDATE SET version = excluded.version'),
-    );
-  for (const row of c.devices.values()) {
-    const cols = deviceColumns(row);
-    out.push(insert(t, 'rm_devices', cols, `ON CONFLICT (device_id) DO UPDATE SET ${updateAll(cols, 'device_id')}`));
-  }
+  const version = inserter(t, 'rm_stream_versions', () => 'ON CONFLICT (projection, stream_name) DO UPDATE SET version = excluded.version');
+  for (const [streamName, v] of c.streamVersions) out.push(version({ projection, stream_name: streamName, version: v }));
+  const device = inserter(t, 'rm_devices', (names) => `ON CONFLICT (device_id) DO UPDATE SET ${updateAll(names, 'device_id')}`);
+  for (const row of c.devices.values()) out.push(device(deviceColumns(row)));
+  const streak = inserter(t, 'rm_failure_streaks', (names) => `ON CONFLICT (user_id) DO UPDATE SET ${updateAll(names, 'user_id')}`);
   for (const [userId, s] of c.streaks) {
     if (s === null) out.push({ sql: `DELETE FROM ${t('rm_failure_streaks')} WHERE user_id = $1`, params: [userId] });
-    else {
-      const cols = streakColumns(s);
-      out.push(insert(t, 'rm_failure_streaks', cols, `ON CONFLICT (user_id) DO UPDATE SET ${updateAll(cols, 'user_id')}`));
-    }
+    else out.push(streak(streakColumns(s)));
   }
-  for (const e of c.audit.values()) out.push(insert(t, 'rm_audit', auditColumns(e), 'ON CONFLICT (event_id) DO NOTHING'));
-  for (const [hour, d] of c.hourly) {
-    const cols = { hour, verified: d.verified, failed: d.failed, refused: d.refused, match_failed: d.matchFailed, match_refused: d.matchRefused };
-    out.push(insert(t, 'rm_hourly', cols, HOURLY_SUM));
-  }
-  for (const x of c.counters.values())
-    out.push(insert(t, 'rm_counters', { name: x.name, key: x.key, value: x.by }, 'ON CONFLICT (name, key) DO UPDATE SET value = x.value + excluded.value'));
+  const audit = inserter(t, 'rm_audit', () => 'ON CONFLICT (event_id) DO NOTHING');
+  for (const e of c.audit.values()) out.push(audit(auditColumns(e)));
+  const hourly = inserter(t, 'rm_hourly', () => HOURLY_SUM);
+  for (const [hour, d] of c.hourly)
+    out.push(hourly({ hour, verified: d.verified, failed: d.failed, refused: d.refused, match_failed: d.matchFailed, match_refused: d.matchRefused }));
+  const counter = inserter(t, 'rm_counters', () => 'ON CONFLICT (name, key) DO UPDATE SET value = x.value + excluded.value');
+  for (const x of c.counters.values()) out.push(counter({ name: x.name, key: x.key, value: x.by }));
   return out;
 };
 
@@ -369,11 +378,11 @@ export const bulkFlushPlan = (c: Changes, projection: string, t: Tables): Statem
   const versions = [...c.streamVersions].map(([stream_name, version]) => ({ projection, stream_name, version }));
   out.push(insertMany(t, 'rm_stream_versions', VERSION_TYPES, versions, 'ON CONFLICT (projection, stream_name) DO UPDATE SET version = excluded.version'));
   const devices = [...c.devices.values()].map(deviceColumns);
-  out.push(insertMany(t, 'rm_devices', DEVICE_TYPES, devices, `ON CONFLICT (device_id) DO UPDATE SET ${updateAll(DEVICE_TYPES, 'device_id')}`));
+  out.push(insertMany(t, 'rm_devices', DEVICE_TYPES, devices, `ON CONFLICT (device_id) DO UPDATE SET ${updateAll(Object.keys(DEVICE_TYPES), 'device_id')}`));
   const gone = [...c.streaks].filter(([, s]) => s === null).map(([id]) => id);
   if (gone.length) out.push({ sql: `DELETE FROM ${t('rm_failure_streaks')} WHERE user_id = ANY($1::text[])`, params: [gone] });
   const streaks = [...c.streaks.values()].flatMap((s) => (s === null ? [] : [streakColumns(s)]));
-  out.push(insertMany(t, 'rm_failure_streaks', STREAK_TYPES, streaks, `ON CONFLICT (user_id) DO UPDATE SET ${updateAll(STREAK_TYPES, 'user_id')}`));
+  out.push(insertMany(t, 'rm_failure_streaks', STREAK_TYPES, streaks, `ON CONFLICT (user_id) DO UPDATE SET ${updateAll(Object.keys(STREAK_TYPES), 'user_id')}`));
   out.push(insertMany(t, 'rm_audit', AUDIT_TYPES, [...c.audit.values()].map(auditColumns), 'ON CONFLICT (event_id) DO NOTHING'));
   const hourly = [...c.hourly].map(([hour, d]) => ({
     hour, verified: d.verified, failed: d.failed, refused: d.refused, match_failed: d.matchFailed, match_refused: d.matchRefused,

@@ -4,6 +4,8 @@
 import { describe, expect, it } from 'vitest';
 import { createMemoryEventStore } from '../../adapters/store/memory.ts';
 import { ProjectionError } from '../../projections/errors.ts';
+import { readModelProjection } from '../../projections/read-model.ts';
+import type { Projection, ReadStore } from '../../projections/read-store.ts';
 import { createProjectionRunner, headPosition, rebuild } from '../../projections/runner.ts';
 import { createMemoryReadStore } from '../../projections/stores/memory.ts';
 import { createWorld } from './fixtures.ts';
@@ -70,5 +72,52 @@ describe('projection runner', () => {
     await world.run([{ op: 'verify', device: 0, right: false }]);
     await r2.whenCaughtUp();
     await r2.close();
+  });
+
+  it('marks a rebuild\'s batches and tells the store when the rebuild ends, also when it fails; live batches are not marked', async () => {
+    const world = createWorld(44);
+    await world.run(scenario);
+    const seen: string[] = [];
+    const spied = (store: ReadStore): ReadStore => ({
+      ...store,
+      claim: (name, o) => {
+        const c = store.claim(name, o);
+        return {
+          ...c,
+          commit: (req) => {
+            seen.push(req.rebuild ? 'rebuild' : 'live');
+            return c.commit(req);
+          },
+          finishRebuild: async () => void seen.push('finish'),
+        };
+      },
+    });
+    const readStore = spied(createMemoryReadStore());
+    await rebuild(createProjectionRunner({ store: world.events, readStore, rebuildBatchSize: 10 }));
+    expect(seen.length).toBeGreaterThan(3);
+    expect(seen.slice(0, -1).every((x) => x === 'rebuild')).toBe(true);
+    expect(seen.at(-1)).toBe('finish');
+
+    seen.length = 0;
+    let applied = 0;
+    const flaky: Projection = {
+      ...readModelProjection,
+      apply: (tx, e) => {
+        if (++applied > 15) throw new Error('boom');
+        readModelProjection.apply(tx, e);
+      },
+    };
+    await expect(rebuild(createProjectionRunner({ store: world.events, readStore, projection: flaky, rebuildBatchSize: 10 }))).rejects.toMatchObject({
+      code: 'handler-failed',
+    });
+    expect(seen.filter((x) => x === 'finish')).toEqual(['finish']);
+    expect(seen.at(-1)).toBe('finish');
+
+    seen.length = 0;
+    const live = createProjectionRunner({ store: world.events, readStore, batchSize: 10 }).start();
+    await live.whenCaughtUp();
+    await live.close();
+    expect(seen.length).toBeGreaterThan(0);
+    expect(seen.every((x) => x === 'live')).toBe(true);
   });
 });
