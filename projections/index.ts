@@ -6,7 +6,7 @@ export type { ProjectionRunner, RunnerOptions, RunnerState, Lag, WaitOptions, Re
 export { readModelProjection, READ_MODEL_PROJECTION } from './read-model.ts';
 export { createReadSide } from './read-side.ts';
 export type { ReadSide, ReadSideOptions, PageRequest, AuditPage, DeviceCounts, HourlyQuery, Dashboard } from './read-side.ts';
-export { deviceStateAt } from './time-travel.ts';
+export { deviceStateAfter, deviceStateAt } from './time-travel.ts';
 export { openReadStore, readStoreUrl } from './open-read-store.ts';
 export { createMemoryReadStore } from './stores/memory.ts';
 export { createSqliteReadStore, type SqliteReadStoreOptions } from './stores/sqlite.ts';

@@ -29,7 +29,7 @@ import type { Policy } from '../../domain/policies/policy.ts';
 import { createReadSide } from '../../projections/read-side.ts';
 import type { ReadStore } from '../../projections/read-store.ts';
 import type { ProjectionRunner } from '../../projections/runner.ts';
-import { deviceStateAt } from '../../projections/time-travel.ts';
+import { deviceStateAfter, deviceStateAt } from '../../projections/time-travel.ts';
 import { loadAssets } from './assets.ts';
 import { bearerToken, sameToken, tokenFingerprint, type TicketIssuer } from './auth.ts';
 import { HttpError, badInput, errorBody, fromEngineError, fromThrown } from './errors.ts';
@@ -236,6 +236,15 @@ export const createDashboardApp = (d: AppDeps): DashboardApp => {
   app.get('/api/devices/:device', async (c) => {
     const ref = deviceParam(c.req.param('device'));
     const atRaw = c.req.query('at');
+    const version = integerParam(c.req.query('version'), 'version', 1, Number.MAX_SAFE_INTEGER);
+    if (atRaw !== undefined && version !== undefined) throw badInput('give at or version, not both');
+    if (version !== undefined) {
+      // Right after the event at that version of the device's stream (an audit entry's).
+      const then = await deviceStateAfter(d.store, ref.deviceId, version, { policy: d.policy });
+      if (then === null || (ref.kind !== null && then.device.kind !== ref.kind))
+        throw new HttpError(404, 'device-not-found', `device ${ref.device.slice(0, 100)} has no event at version ${version}`);
+      return c.json({ at: then.at, version, device: then.device });
+    }
     if (atRaw !== undefined) {
       const at = instantParam(atRaw, 'at');
       const then = await deviceStateAt(d.store, ref.deviceId, at, { policy: d.policy });

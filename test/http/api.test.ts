@@ -215,6 +215,24 @@ describe('reading', () => {
     expectError(await get('/api/devices/not-a-device'), 400, 'invalid-input', /device id \(a lower-case UUID\) or a persistent id/);
   });
 
+  it('shows one device right after the event at a version of its stream (an audit entry)', async () => {
+    const audit = (await get(`/api/devices/${s.carolToken.deviceId}/audit?limit=100`)).json.entries as { version: number; at: number; action: string }[];
+    const failures = audit.filter((e) => e.action === 'verification-failed').sort((a, b) => a.version - b.version);
+    expect(failures.length).toBeGreaterThan(1);
+    for (const [i, e] of failures.entries()) {
+      const r = await get(`/api/devices/${s.carolToken.deviceId}?version=${e.version}`);
+      expect(r.status).toBe(200);
+      expect(r.json).toMatchObject({ at: e.at, version: e.version, device: { version: e.version, throttle: { failureCount: i + 1 } } });
+      expect(r.json.device.throttle.lockedUntil).toBeGreaterThan(e.at); // locked as of that failure
+    }
+    const first = await get(`/api/devices/${encodeURIComponent(s.carolToken.persistentId)}?version=1`);
+    expect(first.json.device).toMatchObject({ name: 'YubiKey 5', version: 1, throttle: { failureCount: 0 } });
+    expectError(await get(`/api/devices/${s.carolToken.deviceId}?version=100000`), 404, 'device-not-found', /no event at version 100000/);
+    expectError(await get(`/api/devices/${s.carolToken.deviceId}?version=0`), 400, 'invalid-input', /version must be a whole number/);
+    expectError(await get(`/api/devices/${s.carolToken.deviceId}?version=1e3`), 400, 'invalid-input', /version must be a whole number/);
+    expectError(await get(`/api/devices/${s.carolToken.deviceId}?version=1&at=@0`), 400, 'invalid-input', /not both/);
+  });
+
   it('pages the audit log of a user and of a device, newest first', async () => {
     const first = await get('/api/users/alice/audit?limit=3');
     expect(first.status).toBe(200);

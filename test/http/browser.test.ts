@@ -135,6 +135,21 @@ describe('the dashboard page', () => {
     expect(await first.textContent()).toContain(`by admin:${tokenFingerprint(TOKEN)}`);
   });
 
+  it('shows a device as it was at an audit entry: locked then, unlocked now', async () => {
+    const failedEntry = page.locator('#audit li', { hasText: 'Verification failed' }).first();
+    const button = failedEntry.getByRole('button', { name: /^Show Pixel 8 authenticator as it was at / });
+    await button.click();
+    const then = failedEntry.locator('.state-then');
+    await then.locator('.badge', { hasText: /^locked until / }).waitFor(WAIT);
+    expect(await then.textContent()).toContain('Pixel 8 authenticator');
+    expect(await button.getAttribute('aria-expanded')).toBe('true');
+    // Now, after the unlock, the same device shows no lock.
+    expect(await row(s.alicePhone.deviceId).locator('.badge').allTextContents()).toEqual(['confirmed']);
+    await button.click();
+    await then.waitFor({ ...WAIT, state: 'hidden' });
+    expect(await button.getAttribute('aria-expanded')).toBe('false');
+  });
+
   it('shows a device name holding markup as text, and runs none of it', async () => {
     const name = '<img src=x onerror=alert(1)><script>alert(2)</script>';
     const evil = await right(h.engine.register({ kind: 'totp', userId: 'mallory<b>', name, confirmed: true }, { actor: 'self' }));

@@ -12,7 +12,7 @@ import { decodeRecorded } from '../../projections/projected-event.ts';
 import { createReadSide, type ReadSide } from '../../projections/read-side.ts';
 import { createProjectionRunner, type ProjectionRunner } from '../../projections/runner.ts';
 import { createMemoryReadStore } from '../../projections/stores/memory.ts';
-import { deviceStateAt } from '../../projections/time-travel.ts';
+import { deviceStateAfter, deviceStateAt } from '../../projections/time-travel.ts';
 import { START, createWorld, workloadArb, type Step, type World } from './fixtures.ts';
 import { scenario } from './suite.ts';
 
@@ -290,6 +290,30 @@ describe('time travel and the redacting fold', () => {
       }),
       { numRuns: 20 },
     );
+  });
+
+  it('deviceStateAfter(version) is the device right after that event: deviceStateAt its instant, unless a later event shares it', async () => {
+    await fc.assert(
+      fc.asyncProperty(workloadArb, async ({ seed, steps }) => {
+        const world = createWorld(seed);
+        await world.run(steps);
+        for (const d of world.devices) {
+          const events = (await world.events.readStream(`otpdevice-${d.deviceId}`)).events.map((e) => right(decodeRecorded(e)));
+          for (const [i, e] of events.entries()) {
+            const after = await deviceStateAfter(world.events, d.deviceId, e.version);
+            expect(after?.at).toBe(e.event.data.at);
+            expect(after?.device.version).toBe(e.version);
+            const next = events[i + 1];
+            if (next === undefined || next.event.data.at > e.event.data.at)
+              expect(after?.device).toEqual(await deviceStateAt(world.events, d.deviceId, e.event.data.at));
+            else expect(after?.device.version).toBeLessThan((await deviceStateAt(world.events, d.deviceId, e.event.data.at))!.version);
+          }
+          expect(await deviceStateAfter(world.events, d.deviceId, events.length + 1)).toBeNull();
+        }
+      }),
+      { numRuns: 15 },
+    );
+    await expect(deviceStateAfter(createWorld(1).events, 'x', 0)).rejects.toMatchObject({ code: 'invalid' });
   });
 
   it('accepts a persistent id, and says when the device did not exist yet', async () => {

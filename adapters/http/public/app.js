@@ -37,6 +37,9 @@
     auditDevice: '',
     auditCursor: null,
     editing: null, // { deviceId, action, value }
+    // Audit entries whose "State then" is open, by event id: what it shows (null while loading).
+    // Kept across re-renders of the timeline (live updates redraw it).
+    stateThen: new Map(),
     events: null,
     retryMs: 1000,
     reconnectTimer: null,
@@ -294,6 +297,7 @@
       state.user = user;
       state.auditDevice = '';
       state.editing = null;
+      state.stateThen.clear();
       $('user-input').value = user || '';
     }
   }
@@ -473,6 +477,50 @@
     return `${key}: ${value === null ? '–' : String(value)}`;
   }
 
+  /**
+   * The device as it was right after an audit entry's event (folded from its stream by the
+   * server, GET /api/devices/:id?version=…), shown under the entry; a second click hides it.
+   */
+  const thenBox = (eventId) => [...document.querySelectorAll('#audit .state-then')].find((b) => b.dataset.event === eventId);
+
+  function showStateThen(eventId) {
+    const box = thenBox(eventId);
+    if (!box) return;
+    const open = state.stateThen.has(eventId);
+    box.hidden = !open;
+    const button = box.parentElement.querySelector('button[aria-expanded]');
+    if (button) button.setAttribute('aria-expanded', String(open));
+    if (open) box.replaceChildren(...(state.stateThen.get(eventId) || [h('span', { class: 'muted', text: 'Loading…' })]));
+  }
+
+  async function toggleStateThen(e) {
+    if (state.stateThen.has(e.eventId)) {
+      state.stateThen.delete(e.eventId);
+      return showStateThen(e.eventId);
+    }
+    state.stateThen.set(e.eventId, null);
+    showStateThen(e.eventId);
+    let nodes;
+    try {
+      // The device right after this entry's event (by its version: later events of the same
+      // millisecond are left out).
+      const { device: d } = await api(`${devicePath(e.deviceId)}?version=${e.version}`);
+      const facts = [`version ${d.version}`, `last used ${d.lastUsedAt === null ? 'never' : when(d.lastUsedAt)}`];
+      if (d.kind === 'totp' && d.totp) facts.push(`drift ${d.totp.drift} step${Math.abs(d.totp.drift) === 1 ? '' : 's'}`);
+      nodes = [
+        h('div', {}, h('span', { class: 'muted', text: `As of ${when(e.at)}: ` }), h('span', { class: 'device-name', text: d.name })),
+        badgesOf(d, e.at),
+        h('div', { class: 'meta', text: facts.join(' · ') }),
+      ];
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 401) return failed(err);
+      nodes = [h('span', { class: 'error', text: err.message })];
+    }
+    if (!state.stateThen.has(e.eventId)) return; // closed meanwhile
+    state.stateThen.set(e.eventId, nodes);
+    showStateThen(e.eventId);
+  }
+
   function renderAudit(entries, more) {
     const list = $('audit');
     const items = entries.map((e) => {
@@ -481,6 +529,20 @@
       const meta = [`by ${e.actor}`];
       if (e.ip) meta.push(`from ${e.ip}`);
       const details = Object.entries(e.details || {}).map(([k, v]) => detailText(k, v));
+      // Only for an event of the device's own stream (its version numbers that stream).
+      const ofDevice = e.deviceId && e.streamName === `otpdevice-${e.deviceId}`;
+      const then = ofDevice ? h('div', { class: 'state-then', 'data-event': e.eventId, hidden: true }) : null;
+      const thenButton = ofDevice
+        ? h('button', {
+            type: 'button',
+            class: 'link',
+            text: 'State then',
+            title: 'The device as it was at this moment',
+            'aria-expanded': 'false',
+            'aria-label': `Show ${device} as it was at ${when(e.at)}`,
+            onclick: () => toggleStateThen(e),
+          })
+        : null;
       return h(
         'li',
         {},
@@ -488,14 +550,22 @@
         h(
           'div',
           {},
-          h('div', {}, h('span', { class: `action ${cls}`, text: label }), device ? h('span', { class: 'muted', text: ` · ${device}` }) : null),
+          h(
+            'div',
+            {},
+            h('span', { class: `action ${cls}`, text: label }),
+            device ? h('span', { class: 'muted', text: ` · ${device}` }) : null,
+            thenButton,
+          ),
           e.reason ? h('div', { class: 'reason' }, h('span', { class: 'muted', text: 'Reason: ' }), e.reason) : null,
           h('div', { class: 'meta', text: [...meta, ...details].join(' · ') }),
+          then,
         ),
       );
     });
     if (more) list.append(...items);
     else list.replaceChildren(...items);
+    for (const e of entries) if (state.stateThen.has(e.eventId)) showStateThen(e.eventId);
     $('audit-empty').hidden = list.children.length > 0;
     $('audit-empty').textContent = state.user ? 'Nothing recorded yet.' : 'No user selected.';
     $('audit-more').hidden = !state.auditCursor;
