@@ -15,6 +15,10 @@ const ident = (name: string) => {
 export const createPostgresKeyStore = (options: { connectionString?: string; pool?: pg.Pool; schema?: string }): KeyStore => {
   const pool = options.pool ?? new pg.Pool({ connectionString: options.connectionString, max: 4 });
   const ownPool = options.pool === undefined;
+  // An idle connection the server closes (a restart, an administrator) makes the pool emit
+  // 'error'; without a listener that would end the process. The pool drops the connection and
+  // the next query opens another.
+  if (ownPool) pool.on('error', () => undefined);
   const s = ident(options.schema ?? 'public');
   const keys = `${s}.vault_keys`;
   const meta = `${s}.vault_meta`;

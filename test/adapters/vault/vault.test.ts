@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { VaultError } from '../../../domain/ports.ts';
 import { createEnvelopeVault, createMemoryKeyStore, type KeyStore } from '../../../adapters/vault/envelope.ts';
@@ -173,6 +174,34 @@ describeKeyStore('PostgreSQL', async () => {
       await db.drop();
     },
   };
+});
+
+describe('PostgreSQL key store and its connections', () => {
+  it('outlives connections the server terminates (an idle one must not end the process)', async () => {
+    const db = await createTestDatabase('fs_vault_kill');
+    const keys = createPostgresKeyStore({ connectionString: db.url, schema: 'killed' });
+    const admin = new pg.Client({ connectionString: db.url });
+    await admin.connect();
+    try {
+      const vault = createEnvelopeVault(keys, randomBytes(32));
+      await vault.ready();
+      await vault.createDeviceKey('dev-1');
+      const killed = await admin.query(
+        'SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()',
+      );
+      expect(killed.rows.length).toBeGreaterThan(0);
+      await new Promise((r) => setTimeout(r, 100)); // the idle connections hear of it
+      // The next writes and reads go to the database on new connections.
+      await vault.createDeviceKey('dev-2');
+      const sealed = await vault.seal('dev-2', new TextEncoder().encode('a secret'));
+      expect(new TextDecoder().decode(await vault.open('dev-2', sealed))).toBe('a secret');
+      expect(typeof (await keys.get('dev-2'))).toBe('string');
+    } finally {
+      await admin.end();
+      await keys.close();
+      await db.drop();
+    }
+  });
 });
 
 describe('master key', () => {
