@@ -12,7 +12,7 @@ import pg from 'pg';
 import { ProjectionError } from '../errors.ts';
 import type { Claim, ClaimOptions, CommitRequest, CommitResult, ReadStore } from '../read-store.ts';
 import { loadAsync, runBuffered, type RowLoader } from './buffered-tx.ts';
-import { bulkFlushPlan, loaderSql, schemaDdl, sqlReads, toDeviceRow, toStreak, type Tables } from './sql.ts';
+import { bulkFlushPlan, loaderSql, readSchemaPlan, sqlReads, toDeviceRow, toStreak, type Tables } from './sql.ts';
 
 export interface PostgresReadStoreOptions {
   /** `postgres://user:password@host:port/database`. */
@@ -70,7 +70,12 @@ export const createPostgresReadStore = async (o: PostgresReadStoreOptions): Prom
       await client.query('BEGIN');
       await client.query(`SELECT pg_advisory_xact_lock(hashtextextended('factorstream-read-store-schema', 0))`);
       await client.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)}`);
-      for (const ddl of schemaDdl('postgres', t)) await client.query(ddl);
+      const exists = async (table: string) =>
+        (await client.query<{ t: string | null }>('SELECT to_regclass($1)::text AS t', [t(table)])).rows[0]?.t != null;
+      const version = (await exists('rm_schema'))
+        ? ((await client.query<{ version: number }>(`SELECT version FROM ${t('rm_schema')} WHERE id = 1`)).rows[0]?.version ?? null)
+        : null;
+      for (const ddl of readSchemaPlan('postgres', t, { version, tables: await exists('rm_checkpoints') }, where)) await client.query(ddl);
       await client.query('COMMIT');
     } catch (error) {
       await client.query('ROLLBACK').catch(() => undefined);

@@ -13,6 +13,7 @@
  *   rm_counters         general-purpose counters (custom projections, tests)
  */
 import type { GlobalPosition } from '../../domain/ports.ts';
+import { ProjectionError } from '../errors.ts';
 import type { Changes } from './buffered-tx.ts';
 import type { DeviceRow, DeviceSnapshot } from '../device-snapshot.ts';
 import {
@@ -33,6 +34,39 @@ export type Dialect = 'sqlite' | 'postgres';
 /** Table name resolver: bare names for SQLite, schema-qualified for PostgreSQL. */
 export type Tables = (name: string) => string;
 
+/**
+ * The layout of the read-model tables this code writes, recorded in rm_schema.
+ *   1  the first (no rm_schema table)
+ *   2  rm_audit keyed by position instead of event id
+ */
+export const READ_SCHEMA_VERSION = 2;
+
+/** Every table of a read store but rm_leases (which instance is active is not a read model). */
+const SCHEMA_TABLES = ['rm_checkpoints', 'rm_stream_versions', 'rm_devices', 'rm_audit', 'rm_hourly', 'rm_failure_streaks', 'rm_counters'] as const;
+
+/**
+ * The statements that bring a read store to READ_SCHEMA_VERSION, run in the store's opening
+ * transaction. `found` is the recorded version: null for a store without rm_schema (none
+ * when it has no rm_checkpoints either, else 1). Read models are made from the log, so an
+ * older layout is not converted: its tables are dropped and made again, checkpoints with
+ * them, and every projection starts again from the start of the log. A newer one is refused.
+ */
+export const readSchemaPlan = (dialect: Dialect, t: Tables, found: { readonly version: number | null; readonly tables: boolean }, where: string): string[] => {
+  const version = found.version ?? (found.tables ? 1 : null);
+  if (version !== null && version > READ_SCHEMA_VERSION)
+    throw new ProjectionError(
+      'read-store-failed',
+      `${where} holds read models of a newer factorstream (layout ${version}; this one writes ${READ_SCHEMA_VERSION}): upgrade, or give it a read store of its own`,
+    );
+  const drop = version !== null && version < READ_SCHEMA_VERSION ? SCHEMA_TABLES.map((name) => `DROP TABLE IF EXISTS ${t(name)}`) : [];
+  return [
+    ...drop,
+    `CREATE TABLE IF NOT EXISTS ${t('rm_schema')} (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL)`,
+    ...schemaDdl(dialect, t),
+    `INSERT INTO ${t('rm_schema')} (id, version) VALUES (1, ${READ_SCHEMA_VERSION}) ON CONFLICT (id) DO UPDATE SET version = excluded.version`,
+  ];
+};
+
 export const schemaDdl = (dialect: Dialect, t: Tables): string[] => {
   const big = dialect === 'postgres' ? 'BIGINT' : 'INTEGER';
   // Positions sort as strings; PostgreSQL must compare them bytewise, not by locale.
@@ -51,8 +85,10 @@ export const schemaDdl = (dialect: Dialect, t: Tables): string[] => {
        device_id ${key} PRIMARY KEY, user_id ${key} NOT NULL, kind TEXT NOT NULL, status TEXT NOT NULL,
        failure_count ${big} NOT NULL, created_at ${big} NOT NULL, version ${big} NOT NULL,
        snapshot TEXT NOT NULL)`,
+    // Keyed by position: a replay inserts in position order, at the end of the key (a random
+    // key such as the event id would write to pages all over it: ~4× the cost per row).
     `CREATE TABLE IF NOT EXISTS ${t('rm_audit')} (
-       event_id ${key} PRIMARY KEY, position ${pos} NOT NULL, stream_name ${key} NOT NULL,
+       position ${pos} PRIMARY KEY, event_id ${key} NOT NULL, stream_name ${key} NOT NULL,
        version ${big} NOT NULL, user_id ${key}, device_id ${key}, persistent_id TEXT, type TEXT NOT NULL,
        action TEXT NOT NULL, reason TEXT, at ${big} NOT NULL, recorded_at ${big} NOT NULL,
        actor TEXT NOT NULL, ip TEXT, user_agent TEXT, details TEXT NOT NULL)`,
@@ -317,7 +353,7 @@ export const flushPlan = (c: Changes, projection: string, t: Tables): Statement[
     if (s === null) out.push({ sql: `DELETE FROM ${t('rm_failure_streaks')} WHERE user_id = $1`, params: [userId] });
     else out.push(streak(streakColumns(s)));
   }
-  const audit = inserter(t, 'rm_audit', () => 'ON CONFLICT (event_id) DO NOTHING');
+  const audit = inserter(t, 'rm_audit', () => 'ON CONFLICT (position) DO NOTHING');
   for (const e of c.audit.values()) out.push(audit(auditColumns(e)));
   const hourly = inserter(t, 'rm_hourly', () => HOURLY_SUM);
   for (const [hour, d] of c.hourly)
@@ -383,7 +419,7 @@ export const bulkFlushPlan = (c: Changes, projection: string, t: Tables): Statem
   if (gone.length) out.push({ sql: `DELETE FROM ${t('rm_failure_streaks')} WHERE user_id = ANY($1::text[])`, params: [gone] });
   const streaks = [...c.streaks.values()].flatMap((s) => (s === null ? [] : [streakColumns(s)]));
   out.push(insertMany(t, 'rm_failure_streaks', STREAK_TYPES, streaks, `ON CONFLICT (user_id) DO UPDATE SET ${updateAll(Object.keys(STREAK_TYPES), 'user_id')}`));
-  out.push(insertMany(t, 'rm_audit', AUDIT_TYPES, [...c.audit.values()].map(auditColumns), 'ON CONFLICT (event_id) DO NOTHING'));
+  out.push(insertMany(t, 'rm_audit', AUDIT_TYPES, [...c.audit.values()].map(auditColumns), 'ON CONFLICT (position) DO NOTHING'));
   const hourly = [...c.hourly].map(([hour, d]) => ({
     hour, verified: d.verified, failed: d.failed, refused: d.refused, match_failed: d.matchFailed, match_refused: d.matchRefused,
   }));

@@ -20,7 +20,7 @@ import Database from 'better-sqlite3';
 import { ProjectionError } from '../errors.ts';
 import type { Claim, ClaimOptions, CommitRequest, CommitResult, ReadStore } from '../read-store.ts';
 import { loadSync, runBuffered, type RowLoader } from './buffered-tx.ts';
-import { flushPlan, loaderSql, readIndexes, schemaDdl, sqlReads, toDeviceRow, toStreak, type Tables } from './sql.ts';
+import { flushPlan, loaderSql, readIndexes, readSchemaPlan, sqlReads, toDeviceRow, toStreak, type Tables } from './sql.ts';
 
 export interface SqliteReadStoreOptions {
   /** File path, or `:memory:`. */
@@ -95,7 +95,9 @@ const open = (o: SqliteReadStoreOptions): Database.Database => {
     // Read models can be rebuilt; the checkpoint commits with them either way.
     db.pragma('synchronous = NORMAL');
     db.transaction(() => {
-      for (const ddl of schemaDdl('sqlite', t)) db.exec(ddl);
+      const has = (table: string) => db.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?`).get(table) !== undefined;
+      const version = has('rm_schema') ? ((db.prepare('SELECT version FROM rm_schema WHERE id = 1').get() as { version: number } | undefined)?.version ?? null) : null;
+      for (const ddl of readSchemaPlan('sqlite', t, { version, tables: has('rm_checkpoints') }, `SQLite read store "${o.path}"`)) db.exec(ddl);
     }).immediate();
     return db;
   } catch (error) {

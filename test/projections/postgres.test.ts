@@ -102,3 +102,60 @@ describe('PostgreSQL read store beside the PostgreSQL event store, in one schema
     }
   });
 });
+
+describe('PostgreSQL read store layout (rm_schema)', () => {
+  const query = async (sql: string) => {
+    const c = new pg.Client({ connectionString: db.url });
+    await c.connect();
+    try {
+      return (await c.query(sql)).rows;
+    } finally {
+      await c.end();
+    }
+  };
+  const auditKey = async (schema: string) =>
+    (
+      await query(`SELECT a.attname AS name FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)
+                   WHERE i.indrelid = '${schema}.rm_audit'::regclass AND i.indisprimary`)
+    ).map((r) => r.name);
+
+  it('makes a store of the first layout again: audit rows keyed by position, projections start over to the same model', async () => {
+    const schema = 'layout_v1';
+    const world = createWorld(32);
+    await world.run(scenario);
+    const first = await createPostgresReadStore({ connectionString: db.url, schema });
+    const live = createProjectionRunner({ store: world.events, readStore: first, batchSize: 4 }).start();
+    await live.whenCaughtUp();
+    await live.close();
+    const model = normalized(await first.dump());
+    await first.close();
+    expect(await auditKey(schema)).toEqual(['position']);
+    // The first layout: no rm_schema, rm_audit keyed by event id.
+    await query(`DROP TABLE ${schema}.rm_schema; ALTER TABLE ${schema}.rm_audit DROP CONSTRAINT rm_audit_pkey, ADD PRIMARY KEY (event_id)`);
+    expect(await auditKey(schema)).toEqual(['event_id']);
+
+    const reopened = await createPostgresReadStore({ connectionString: db.url, schema });
+    try {
+      expect(await auditKey(schema)).toEqual(['position']);
+      expect(await query(`SELECT version FROM ${schema}.rm_schema`)).toEqual([{ version: 2 }]);
+      expect((await reopened.dump()).audit).toEqual([]);
+      const again = createProjectionRunner({ store: world.events, readStore: reopened, batchSize: 4 }).start();
+      await again.whenCaughtUp();
+      await again.close();
+      expect(normalized(await reopened.dump())).toEqual(model);
+    } finally {
+      await reopened.close();
+    }
+  });
+
+  it('refuses a store written by a newer factorstream, and leaves it as it is', async () => {
+    const schema = 'layout_newer';
+    await (await createPostgresReadStore({ connectionString: db.url, schema })).close();
+    await query(`UPDATE ${schema}.rm_schema SET version = 99`);
+    await expect(createPostgresReadStore({ connectionString: db.url, schema })).rejects.toMatchObject({
+      code: 'read-store-failed',
+      message: expect.stringMatching(/newer factorstream \(layout 99; this one writes 2\)/),
+    });
+    expect(await query(`SELECT version FROM ${schema}.rm_schema`)).toEqual([{ version: 99 }]);
+  });
+});

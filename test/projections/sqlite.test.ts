@@ -222,3 +222,79 @@ describe('SQLite rebuild', () => {
     }
   });
 });
+
+describe('SQLite read store layout (rm_schema)', () => {
+  /** The first layout: no rm_schema, rm_audit keyed by event id. */
+  const makeV1 = (path: string) => {
+    const raw = new Database(path);
+    raw.exec('DROP TABLE rm_schema; DROP TABLE rm_audit');
+    raw.exec(`CREATE TABLE rm_audit (
+       event_id TEXT PRIMARY KEY, position TEXT NOT NULL, stream_name TEXT NOT NULL,
+       version INTEGER NOT NULL, user_id TEXT, device_id TEXT, persistent_id TEXT, type TEXT NOT NULL,
+       action TEXT NOT NULL, reason TEXT, at INTEGER NOT NULL, recorded_at INTEGER NOT NULL,
+       actor TEXT NOT NULL, ip TEXT, user_agent TEXT, details TEXT NOT NULL)`);
+    raw.close();
+  };
+  const layout = (path: string) => {
+    const raw = new Database(path, { readonly: true });
+    try {
+      const version = (raw.prepare('SELECT version FROM rm_schema').get() as { version: number }).version;
+      const key = (raw.prepare('PRAGMA table_info(rm_audit)').all() as { name: string; pk: number }[]).filter((c) => c.pk > 0).map((c) => c.name);
+      return { version, key };
+    } finally {
+      raw.close();
+    }
+  };
+
+  it('a new store records the current layout: audit rows keyed by position', async () => {
+    const path = `${tmp.dir}/layout-new.db`;
+    await createSqliteReadStore({ path }).close();
+    expect(layout(path)).toEqual({ version: 2, key: ['position'] });
+  });
+
+  it('a store of the first layout is made again, and its projections start over from the log to the same model', async () => {
+    const path = `${tmp.dir}/layout-v1.db`;
+    const world = createWorld(31);
+    await world.run(scenario);
+    const first = createSqliteReadStore({ path });
+    const live = createProjectionRunner({ store: world.events, readStore: first, batchSize: 4 }).start();
+    await live.whenCaughtUp();
+    await live.close();
+    const model = normalized(await first.dump());
+    await first.close();
+    makeV1(path);
+
+    const reopened = createSqliteReadStore({ path });
+    try {
+      expect(layout(path)).toEqual({ version: 2, key: ['position'] });
+      expect(await reopened.checkpoint(readModelProjection.name)).toBeNull(); // starts over
+      expect((await reopened.dump()).audit).toEqual([]);
+      const again = createProjectionRunner({ store: world.events, readStore: reopened, batchSize: 4 }).start();
+      await again.whenCaughtUp();
+      await again.close();
+      expect(normalized(await reopened.dump())).toEqual(model);
+    } finally {
+      await reopened.close();
+    }
+    // Opened again at the current layout: nothing is dropped.
+    const third = createSqliteReadStore({ path });
+    try {
+      expect(normalized(await third.dump())).toEqual(model);
+    } finally {
+      await third.close();
+    }
+  });
+
+  it('a store written by a newer factorstream is refused, and left as it is', async () => {
+    const path = `${tmp.dir}/layout-newer.db`;
+    await createSqliteReadStore({ path }).close();
+    const raw = new Database(path);
+    raw.exec("UPDATE rm_schema SET version = 99; INSERT INTO rm_checkpoints (projection, position, updated_at) VALUES ('p', '7', 1)");
+    raw.close();
+    expect(() => createSqliteReadStore({ path })).toThrow(/newer factorstream \(layout 99; this one writes 2\)/);
+    const check = new Database(path, { readonly: true });
+    expect(check.prepare('SELECT version FROM rm_schema').get()).toEqual({ version: 99 });
+    expect(check.prepare('SELECT position FROM rm_checkpoints').all()).toEqual([{ position: '7' }]);
+    check.close();
+  });
+});
