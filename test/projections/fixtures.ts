@@ -16,6 +16,7 @@ import { hotpCode } from '../../domain/kinds/oath.ts';
 import { timeStep } from '../../domain/kinds/totp.ts';
 import type { Delivery, EventStore, Random, TokenSender } from '../../domain/ports.ts';
 import type { ReadModelDump, ReadStore } from '../../projections/read-store.ts';
+import { createProjectionRunner } from '../../projections/runner.ts';
 import { createMemoryReadStore } from '../../projections/stores/memory.ts';
 import { createPostgresReadStore } from '../../projections/stores/postgres.ts';
 import { createSqliteReadStore } from '../../projections/stores/sqlite.ts';
@@ -192,6 +193,14 @@ export const START = Date.UTC(2024, 2, 1, 9, 0, 0);
 
 /** A dump as plain JSON data, so that dumps of different stores compare with toEqual. */
 export const normalized = (d: ReadModelDump): ReadModelDump => JSON.parse(JSON.stringify(d)) as ReadModelDump;
+
+/** Runs the standard projection live over everything in `events`; the read store's dump, normalized. */
+export const projectAll = async (events: EventStore, readStore: ReadStore, batchSize = 4): Promise<ReadModelDump> => {
+  const runner = createProjectionRunner({ store: events, readStore, batchSize }).start();
+  await runner.whenCaughtUp();
+  await runner.close();
+  return normalized(await readStore.dump());
+};
 
 // ---- the workload ------------------------------------------------------------------------------
 

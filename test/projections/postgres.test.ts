@@ -8,6 +8,7 @@ import {
   leaks,
   normalized,
   postgresFixtureIn,
+  projectAll,
   postgresText,
   sealedAndDigests,
   type TestDatabase,
@@ -124,10 +125,7 @@ describe('PostgreSQL read store layout (rm_schema)', () => {
     const world = createWorld(32);
     await world.run(scenario);
     const first = await createPostgresReadStore({ connectionString: db.url, schema });
-    const live = createProjectionRunner({ store: world.events, readStore: first, batchSize: 4 }).start();
-    await live.whenCaughtUp();
-    await live.close();
-    const model = normalized(await first.dump());
+    const model = await projectAll(world.events, first);
     await first.close();
     expect(await auditKey(schema)).toEqual(['position']);
     // The first layout: no rm_schema, rm_audit keyed by event id.
@@ -139,10 +137,7 @@ describe('PostgreSQL read store layout (rm_schema)', () => {
       expect(await auditKey(schema)).toEqual(['position']);
       expect(await query(`SELECT version FROM ${schema}.rm_schema`)).toEqual([{ version: 2 }]);
       expect((await reopened.dump()).audit).toEqual([]);
-      const again = createProjectionRunner({ store: world.events, readStore: reopened, batchSize: 4 }).start();
-      await again.whenCaughtUp();
-      await again.close();
-      expect(normalized(await reopened.dump())).toEqual(model);
+      expect(await projectAll(world.events, reopened)).toEqual(model);
     } finally {
       await reopened.close();
     }

@@ -5,7 +5,7 @@ import { readModelProjection } from '../../projections/read-model.ts';
 import { auditOrder, type Projection, type ReadStore } from '../../projections/read-store.ts';
 import { createProjectionRunner, rebuild } from '../../projections/runner.ts';
 import { createSqliteReadStore } from '../../projections/stores/sqlite.ts';
-import { createWorld, leaks, normalized, sqliteFixtureIn, sqliteText, tempDir } from './fixtures.ts';
+import { createWorld, leaks, normalized, projectAll, sqliteFixtureIn, sqliteText, tempDir } from './fixtures.ts';
 import { readStoreSuite, referenceDump, scenario } from './suite.ts';
 
 const tmp = tempDir();
@@ -257,10 +257,7 @@ describe('SQLite read store layout (rm_schema)', () => {
     const world = createWorld(31);
     await world.run(scenario);
     const first = createSqliteReadStore({ path });
-    const live = createProjectionRunner({ store: world.events, readStore: first, batchSize: 4 }).start();
-    await live.whenCaughtUp();
-    await live.close();
-    const model = normalized(await first.dump());
+    const model = await projectAll(world.events, first);
     await first.close();
     makeV1(path);
 
@@ -269,10 +266,7 @@ describe('SQLite read store layout (rm_schema)', () => {
       expect(layout(path)).toEqual({ version: 2, key: ['position'] });
       expect(await reopened.checkpoint(readModelProjection.name)).toBeNull(); // starts over
       expect((await reopened.dump()).audit).toEqual([]);
-      const again = createProjectionRunner({ store: world.events, readStore: reopened, batchSize: 4 }).start();
-      await again.whenCaughtUp();
-      await again.close();
-      expect(normalized(await reopened.dump())).toEqual(model);
+      expect(await projectAll(world.events, reopened)).toEqual(model);
     } finally {
       await reopened.close();
     }
