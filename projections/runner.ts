@@ -9,6 +9,9 @@
  *   stream, version and position; the events before it in its batch are applied, so a new
  *   runner stops at the very same event until it is repaired. So does a handler that throws
  *   (its whole batch is rolled back). Nothing is skipped silently.
+ * - A failure that may pass by itself (a database restarting, a connection cut: errors.ts,
+ *   isTransient) does not stop the runner: it waits (backing off) and goes on from its
+ *   checkpoint, in state `retrying` meanwhile.
  * - Several instances may run one projection against one read store: the read store's Claim
  *   lets one apply at a time; the others poll every `standbyPollMs` and take over when it
  *   closes, dies, or (lease stores) lets its lease expire.
@@ -16,7 +19,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { EventStore, GlobalPosition, RecordedEvent, Subscription } from '../domain/ports.ts';
-import { ProjectionError, describeCause, describeLocation } from './errors.ts';
+import { ProjectionError, describeCause, describeLocation, isTransient } from './errors.ts';
 import { reached } from './positions.ts';
 import { decodeRecorded, type ProjectedEvent } from './projected-event.ts';
 import { readModelProjection } from './read-model.ts';
@@ -45,9 +48,19 @@ export interface RunnerOptions {
   readonly now?: () => number;
   /** Called once when the runner stops on an error. */
   readonly onError?: (error: ProjectionError) => void;
+  /**
+   * After a failure that may pass by itself (errors.ts, isTransient: a database restarting, a
+   * connection cut), the runner gives up its claim, waits, and starts again from its
+   * checkpoint: first after `initialMs` (default 500), doubling up to `maxMs` (default 30 000),
+   * from the start again once it has applied something. Any other failure stops it.
+   */
+  readonly retry?: { readonly initialMs?: number; readonly maxMs?: number };
+  /** Called before each such wait, with the failure and the wait in ms. */
+  readonly onRetry?: (error: ProjectionError, delayMs: number) => void;
 }
 
-export type RunnerState = 'new' | 'standby' | 'catching-up' | 'live' | 'rebuilding' | 'failed' | 'closed';
+/** `retrying`: waiting after a failure that may pass by itself (see RunnerOptions.retry). */
+export type RunnerState = 'new' | 'standby' | 'catching-up' | 'live' | 'retrying' | 'rebuilding' | 'failed' | 'closed';
 
 export interface Lag {
   /** Events in the log after the checkpoint this instance knows (at most `maxScan`). */
@@ -148,6 +161,8 @@ export const createProjectionRunner = (o: RunnerOptions): ProjectionRunner => {
   let readSize = batchSize;
   const leaseMs = o.leaseMs ?? 30_000;
   const standbyPollMs = o.standbyPollMs ?? 1_000;
+  const retryInitialMs = o.retry?.initialMs ?? 500;
+  const retryMaxMs = Math.max(retryInitialMs, o.retry?.maxMs ?? 30_000);
   const now = o.now ?? (() => Date.now());
   const instanceId = o.instanceId ?? randomUUID();
   const claim = o.readStore.claim(name, { owner: instanceId, leaseMs, now });
@@ -348,16 +363,30 @@ export const createProjectionRunner = (o: RunnerOptions): ProjectionRunner => {
   };
 
   const run = async () => {
+    let delay = retryInitialMs;
+    let failedAt: GlobalPosition | null | undefined; // where the last transient failure left it
     try {
       while (!closing) {
-        if (!(await acquire())) {
-          await standby();
-          continue;
-        }
         try {
-          await follow();
+          if (!(await acquire())) {
+            await standby();
+            continue;
+          }
+          try {
+            await follow();
+          } catch (e) {
+            if (!(e instanceof LostClaim)) throw e;
+          }
         } catch (e) {
-          if (!(e instanceof LostClaim)) throw e;
+          if (!(e instanceof ProjectionError) || !isTransient(e) || closing) throw e;
+          if (failedAt !== undefined && position !== failedAt) delay = retryInitialMs; // it got further since
+          failedAt = position;
+          state = 'retrying';
+          o.onRetry?.(e, delay);
+          // Another instance may be able to go on meanwhile.
+          await claim.release().catch(() => undefined);
+          await pause(delay);
+          delay = Math.min(delay * 2, retryMaxMs);
         }
       }
     } catch (e) {

@@ -124,6 +124,7 @@ export const startDashboard = async (o: DashboardOptions): Promise<Dashboard> =>
       store: o.store,
       readStore: o.readStore,
       onError: (e) => log(`the projection stopped (${e.code}): ${e.message}; the dashboard shows what was applied before`),
+      onRetry: (e, ms) => log(`the projection failed (${e.code}): ${e.message}; trying again in ${ms} ms`),
     }).start();
   const feed = createChangeFeed(runner, o.feedIntervalMs === undefined ? {} : { intervalMs: o.feedIntervalMs });
 

@@ -111,7 +111,9 @@ export const createPostgresReadStore = async (o: PostgresReadStoreOptions): Prom
       const old = client;
       client = null;
       held = false;
-      if (old) await old.end().catch(() => undefined);
+      // end() waits for the server to say goodbye; on a connection that was cut, that may
+      // never come (and every claim call waits in line behind this one).
+      if (old) await Promise.race([old.end().catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 1000).unref())]);
     };
     const connect = async (): Promise<pg.Client> => {
       const fresh = new pg.Client({ connectionString: o.connectionString });

@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createProjectionRunner, rebuild } from '../../projections/runner.ts';
+import { createProjectionRunner, headPosition, rebuild } from '../../projections/runner.ts';
 import { createPostgresReadStore } from '../../projections/stores/postgres.ts';
 import {
   createTestDatabase,
@@ -152,5 +152,66 @@ describe('PostgreSQL read store layout (rm_schema)', () => {
       message: expect.stringMatching(/newer factorstream \(layout 99; this one writes 2\)/),
     });
     expect(await query(`SELECT version FROM ${schema}.rm_schema`)).toEqual([{ version: 99 }]);
+  });
+});
+
+describe('PostgreSQL read store when the database goes away for a while', () => {
+  it('the runner waits and goes on once it is back: every event applied once', async () => {
+    // PostgreSQL reached through a TCP proxy that the test takes down (cutting every
+    // connection, refusing new ones) and brings back, as a restart of the server would.
+    const { createServer, connect } = await import('node:net');
+    const sockets = new Set<import('node:net').Socket>();
+    const target = new URL(db.url);
+    const proxy = createServer((client) => {
+      const upstream = connect(Number(target.port || 5432), target.hostname);
+      for (const s of [client, upstream]) {
+        sockets.add(s);
+        s.on('error', () => undefined);
+        s.on('close', () => sockets.delete(s));
+      }
+      client.pipe(upstream).pipe(client);
+    });
+    const listen = (port = 0) => new Promise<number>((resolve) => proxy.listen(port, '127.0.0.1', () => resolve((proxy.address() as import('node:net').AddressInfo).port)));
+    const port = await listen();
+    const url = new URL(db.url);
+    url.port = String(port);
+
+    const world = createWorld(33);
+    await world.run(scenario.slice(0, 8));
+    const readStore = await createPostgresReadStore({ connectionString: url.toString(), schema: 'outage' });
+    const waits: number[] = [];
+    const r = createProjectionRunner({
+      store: world.events,
+      readStore,
+      projection: countingProjection,
+      batchSize: 3,
+      standbyPollMs: 10,
+      leaseMs: 300,
+      retry: { initialMs: 20, maxMs: 100 },
+      onRetry: (_, ms) => waits.push(ms),
+    }).start();
+    try {
+      await r.whenCaughtUp();
+      // Down: connections cut, new ones refused; events keep coming meanwhile.
+      proxy.close(); // refuses new connections (its callback would wait for the open ones)
+      for (const s of sockets) s.destroy();
+      await world.run(scenario.slice(8));
+      const deadline = Date.now() + 10_000;
+      while (waits.length === 0 && Date.now() < deadline) await new Promise((res) => setTimeout(res, 10));
+      expect(waits.length).toBeGreaterThan(0);
+      expect(r.state()).not.toBe('failed');
+      // Back up.
+      await listen(port);
+      await r.waitForPosition(await headPosition(world.events), { timeoutMs: 15_000 });
+      const counts = await readStore.counters('applied');
+      const ids = (await world.events.readAll()).events.map((e) => e.eventId);
+      expect([...counts.keys()].sort()).toEqual([...ids].sort());
+      expect([...counts.values()].every((n) => n === 1)).toBe(true);
+    } finally {
+      await r.close();
+      await readStore.close();
+      for (const s of sockets) s.destroy();
+      proxy.close();
+    }
   });
 });

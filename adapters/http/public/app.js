@@ -234,6 +234,8 @@
     es.addEventListener('status', (ev) => {
       const st = JSON.parse(ev.data).state;
       if (st === 'failed') setLive('failed', 'projection stopped');
+      else if (st === 'retrying') setLive('reconnecting', 'projection waiting for its database…');
+      else if (st === 'live' || st === 'catching-up') setLive('live', 'live');
       scheduleRefresh(0);
     });
     es.onerror = () => {
