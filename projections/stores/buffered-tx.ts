@@ -25,6 +25,7 @@ export interface Changes {
   readonly devices: ReadonlyMap<string, DeviceRow>;
   /** null: delete. */
   readonly streaks: ReadonlyMap<string, FailureStreak | null>;
+  /** By position. */
   readonly audit: ReadonlyMap<string, AuditEntry>;
   readonly hourly: ReadonlyMap<number, HourlyCounts>;
   readonly counters: ReadonlyMap<string, { readonly name: string; readonly key: string; readonly by: number }>;
@@ -134,8 +135,9 @@ class BufferedTx implements ReadTx {
     if (this.clearedReadModel || this.base.streaks.get(userId) === null) this.streaks.delete(userId);
     else this.streaks.set(userId, null);
   }
+  /** Keyed by position, as the SQL stores' rm_audit is: one row per event of the log. */
   addAudit(entry: AuditEntry): void {
-    if (!this.audit.has(entry.eventId)) this.audit.set(entry.eventId, entry);
+    if (!this.audit.has(entry.position)) this.audit.set(entry.position, entry);
   }
   addHourly(hour: number, delta: Partial<HourlyCounts>): void {
     this.hourly.set(hour, addCounts(this.hourly.get(hour) ?? emptyHourly, delta));
