@@ -7,7 +7,7 @@
  * the page trades its token for a ticket (POST /api/sse-ticket): an HMAC-signed, single-use
  * value valid for 60 s. Only that ticket ever appears in a URL; the token never does.
  */
-import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
 
 /** Shorter tokens are refused at start: they can be guessed. */
 export const MIN_TOKEN_LENGTH = 16;
@@ -38,11 +38,21 @@ export interface TicketIssuer {
   redeem(ticket: string | undefined | null): boolean;
 }
 
-/** Tickets for opening an event stream: `<expiresAt>.<nonce>.<hmac>`, signed with a key drawn at start. */
-export const createTicketIssuer = (options: { readonly ttlMs?: number; readonly now?: () => number } = {}): TicketIssuer => {
+/**
+ * Tickets for opening an event stream: `<expiresAt>.<nonce>.<hmac>`. Signed with a key derived
+ * from `secret` (the admin token) when given, so that every instance of the dashboard behind
+ * one address accepts the tickets of the others (a ticket is single-use per instance); with
+ * none, with a key drawn at start.
+ */
+export const createTicketIssuer = (
+  options: { readonly ttlMs?: number; readonly now?: () => number; readonly secret?: string } = {},
+): TicketIssuer => {
   const ttlMs = options.ttlMs ?? 60_000;
   const now = options.now ?? (() => Date.now());
-  const key = randomBytes(32);
+  const key =
+    options.secret === undefined
+      ? randomBytes(32)
+      : Buffer.from(hkdfSync('sha256', options.secret, 'factorstream dashboard', 'sse tickets v1', 32));
   const used = new Map<string, number>();
   const mac = (payload: string) => createHmac('sha256', key).update(payload).digest('base64url');
   const forget = (t: number) => {

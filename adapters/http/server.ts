@@ -138,7 +138,8 @@ export const startDashboard = async (o: DashboardOptions): Promise<Dashboard> =>
     policy: o.policy ?? o.engine.policy,
     clock: o.clock ?? systemClock,
     access,
-    tickets: createTicketIssuer(),
+    // Signed with a key derived from the admin token: any instance sharing it accepts them.
+    tickets: createTicketIssuer(o.adminToken ? { secret: o.adminToken } : {}),
     allowedHosts: () => allowed,
     log,
     ...(o.projectionWaitMs === undefined ? {} : { projectionWaitMs: o.projectionWaitMs }),

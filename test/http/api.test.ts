@@ -447,8 +447,26 @@ describe('live updates', () => {
     expect(issuer.redeem(b.ticket)).toBe(true);
     expect(issuer.redeem(b.ticket)).toBe(false);
     expect(createTicketIssuer({ now: () => now }).redeem(issuer.issue().ticket)).toBe(false); // another server's key
+    // Instances sharing the admin token accept each other's tickets (once each); others do not.
+    const one = createTicketIssuer({ now: () => now, secret: TOKEN });
+    const other = createTicketIssuer({ now: () => now, secret: TOKEN });
+    const fromA = one.issue().ticket;
+    expect(other.redeem(fromA)).toBe(true);
+    expect(other.redeem(fromA)).toBe(false);
+    expect(createTicketIssuer({ now: () => now, secret: `${TOKEN}x` }).redeem(one.issue().ticket)).toBe(false);
+    expect(fromA).not.toContain(TOKEN);
     expect(issuer.redeem(null)).toBe(false);
     expect(issuer.redeem('x'.repeat(500))).toBe(false);
+  });
+
+  it('a ticket from one instance opens the stream on another that shares the admin token', async () => {
+    const second = await h.serve();
+    const t = await ticket(); // from the first instance
+    const ac = new AbortController();
+    const res = await fetch(`${second.url}/api/events?ticket=${encodeURIComponent(t.ticket)}`, { signal: ac.signal });
+    expect(res.status).toBe(200);
+    ac.abort();
+    await res.body?.cancel().catch(() => undefined);
   });
 
   it('pushes "changed" when the projection applied new events', async () => {
