@@ -33,7 +33,6 @@ import {
   type NewEvent,
   type ReadAllOptions,
   type ReadAllResult,
-  type RecordedEvent,
   type StreamRead,
 } from '../../domain/ports.ts';
 import { createSubscriptionHub } from './polling-subscription.ts';
@@ -44,6 +43,7 @@ import {
   checkExpectedVersion,
   checkLimit,
   decodeRow,
+  decodeRun,
   decodeStream,
   encodeEvents,
   MAX_CONFLICT_TAIL,
@@ -494,13 +494,8 @@ export const createPostgresEventStore = async (options: PostgresEventStoreOption
     // Shorter than afterVersion, or a gap: say how long it is; the caller reads it whole.
     const mismatch = async () => ({ version: (await head(streamName)).version, events: [] });
     if (rows[0] === undefined || toSafeInteger(rows[0].version, `stream "${streamName}" version`) !== afterVersion) return mismatch();
-    const events: RecordedEvent[] = [];
-    for (let i = 1; i < rows.length; i++) {
-      const row = toStoredRow(rows[i]!);
-      if (row.version !== afterVersion + i) return mismatch();
-      events.push(decodeRow(row));
-    }
-    return { version: afterVersion + events.length, events };
+    const events = decodeRun(rows.slice(1).map(toStoredRow), afterVersion + 1);
+    return events ? { version: afterVersion + events.length, events } : mismatch();
   };
 
   const readAll = async (o: ReadAllOptions = {}): Promise<ReadAllResult> => {

@@ -47,6 +47,7 @@ import {
   checkExpectedVersion,
   checkLimit,
   decodeRow,
+  decodeRun,
   decodeStream,
   encodeEvents,
   MAX_CONFLICT_TAIL,
@@ -412,13 +413,8 @@ export const createSqliteEventStore = (options: SqliteEventStoreOptions): Sqlite
       // Shorter than afterVersion, or a gap: say how long it is; the caller reads it whole.
       const mismatch = () => ({ version: head(streamName).version, events: [] });
       if (rows[0]?.version !== BigInt(afterVersion)) return mismatch();
-      const events: RecordedEvent[] = [];
-      for (let i = 1; i < rows.length; i++) {
-        const row = toStoredRow(rows[i]!);
-        if (row.version !== afterVersion + i) return mismatch();
-        events.push(decodeRow(row));
-      }
-      return { version: afterVersion + events.length, events };
+      const events = decodeRun(rows.slice(1).map(toStoredRow), afterVersion + 1);
+      return events ? { version: afterVersion + events.length, events } : mismatch();
     } catch (error) {
       throw translate(error, path, `read stream "${streamName}"`);
     }

@@ -169,22 +169,30 @@ export const appended = (version: number, position: GlobalPosition, written: boo
 export const MAX_CONFLICT_TAIL = 256;
 
 /**
- * A refused append's tail: the rows after `expectedVersion`, decoded, when they are exactly
- * versions expectedVersion+1 … actualVersion; undefined otherwise (a gap, or a row that
- * does not decode is for the read that follows to report).
+ * `rows` decoded, when their versions run `first`, `first` + 1, … without a gap; undefined
+ * when they do not. A row that does not decode throws, as in every read.
  */
-export const conflictTail = (rows: readonly StoredRow[], expectedVersion: number, actualVersion: number): RecordedEvent[] | undefined => {
-  if (rows.length !== actualVersion - expectedVersion || rows.length > MAX_CONFLICT_TAIL) return undefined;
-  const tail: RecordedEvent[] = [];
+export const decodeRun = (rows: readonly StoredRow[], first: number): RecordedEvent[] | undefined => {
+  const events: RecordedEvent[] = [];
   for (let i = 0; i < rows.length; i++) {
-    if (rows[i]!.version !== expectedVersion + i + 1) return undefined;
-    try {
-      tail.push(decodeRow(rows[i]!));
-    } catch {
-      return undefined;
-    }
+    if (rows[i]!.version !== first + i) return undefined;
+    events.push(decodeRow(rows[i]!));
   }
-  return tail;
+  return events;
+};
+
+/**
+ * A refused append's tail: the rows after `expectedVersion`, decoded, when they are exactly
+ * versions expectedVersion+1 … actualVersion; undefined otherwise (a gap, or a row that does
+ * not decode, is for the read that follows to report).
+ */
+const conflictTail = (rows: readonly StoredRow[], expectedVersion: number, actualVersion: number): RecordedEvent[] | undefined => {
+  if (rows.length !== actualVersion - expectedVersion || rows.length > MAX_CONFLICT_TAIL) return undefined;
+  try {
+    return decodeRun(rows, expectedVersion + 1);
+  } catch {
+    return undefined;
+  }
 };
 
 /**

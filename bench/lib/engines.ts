@@ -77,3 +77,15 @@ export const plan = (clock: BenchClock, devices: readonly Device[], ops: number,
   for (let i = 0; i < ops; i++) codes[i] = codeAt(devices[(i + offset) % devices.length]!.key, start + (i + 1) * STEP_MS);
   return codes;
 };
+
+/** The data and metadata of a verification event as the engine writes them: the raw floors' rows. */
+export const ROW_DATA = JSON.stringify({ match: { kind: 'totp', step: 56_802_240, drift: 0 }, at: 1_704_067_200_000 });
+export const ROW_META = JSON.stringify({
+  actor: 'system',
+  causationId: '0b8f9d4e-6c1a-4f0e-9a7b-3c2d1e0f4a5b',
+  commandId: '0b8f9d4e-6c1a-4f0e-9a7b-3c2d1e0f4a5b',
+  correlationId: '0b8f9d4e-6c1a-4f0e-9a7b-3c2d1e0f4a5b',
+  eventId: '7d1c2b3a-4e5f-5a6b-8c7d-9e0f1a2b3c4d',
+  prevHash: 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855',
+});
+

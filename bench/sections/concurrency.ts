@@ -20,7 +20,7 @@ import { createPostgresEventStore } from '../../adapters/store/postgres.ts';
 import { createSqliteEventStore } from '../../adapters/store/sqlite.ts';
 import { createMemoryVault } from '../../adapters/vault/memory.ts';
 import type { Engine } from '../../domain/engine.ts';
-import { benchClock, codeAt, makeEngine, registerDevices, START_MS, STEP_MS, type Device } from '../lib/engines.ts';
+import { benchClock, codeAt, makeEngine, registerDevices, START_MS, STEP_MS, type Device, ROW_DATA, ROW_META } from '../lib/engines.ts';
 import { log, rate, recorder, runSection, type SectionOptions } from '../lib/measure.ts';
 import { isLeft } from 'fp-ts/lib/Either.js';
 
@@ -59,16 +59,6 @@ const concurrent = async (engines: Engine | readonly Engine[], devices: readonly
   for (let k = 0; k < loops; k++) stepOf[k]! += ops;
   return r;
 };
-
-const ROW_DATA = JSON.stringify({ match: { kind: 'totp', step: 56_802_240, drift: 0 }, at: 1_704_067_200_000 });
-const ROW_META = JSON.stringify({
-  actor: 'system',
-  causationId: '0b8f9d4e-6c1a-4f0e-9a7b-3c2d1e0f4a5b',
-  commandId: '0b8f9d4e-6c1a-4f0e-9a7b-3c2d1e0f4a5b',
-  correlationId: '0b8f9d4e-6c1a-4f0e-9a7b-3c2d1e0f4a5b',
-  eventId: '7d1c2b3a-4e5f-5a6b-8c7d-9e0f1a2b3c4d',
-  prevHash: 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855',
-});
 
 const postgres = async (o: SectionOptions, r: ReturnType<typeof recorder>) => {
   const dbName = `factorstream_bench_${process.pid}`;

@@ -20,7 +20,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { createSqliteEventStore } from '../../adapters/store/sqlite.ts';
-import { benchClock, makeEngine, mustVerify, plan, registerDevices } from '../lib/engines.ts';
+import { benchClock, makeEngine, mustVerify, plan, registerDevices, ROW_DATA, ROW_META } from '../lib/engines.ts';
 import { log, rate, rateSync, recorder, runSection, type SectionOptions } from '../lib/measure.ts';
 
 const DJANGO_SCRIPT = fileURLToPath(new URL('../django/verify_bench.py', import.meta.url));
@@ -53,16 +53,6 @@ const startDjango = async (dir: string) => {
     },
   };
 };
-
-const ROW_DATA = JSON.stringify({ match: { kind: 'totp', step: 56_802_240, drift: 0 }, at: 1_704_067_200_000 });
-const ROW_META = JSON.stringify({
-  actor: 'system',
-  causationId: '0b8f9d4e-6c1a-4f0e-9a7b-3c2d1e0f4a5b',
-  commandId: '0b8f9d4e-6c1a-4f0e-9a7b-3c2d1e0f4a5b',
-  correlationId: '0b8f9d4e-6c1a-4f0e-9a7b-3c2d1e0f4a5b',
-  eventId: '7d1c2b3a-4e5f-5a6b-8c7d-9e0f1a2b3c4d',
-  prevHash: 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855',
-});
 
 /** The raw append floor: one row per durable transaction, nothing else. */
 const floor = (path: string) => {
