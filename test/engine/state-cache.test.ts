@@ -491,9 +491,18 @@ describe.each(tailStores)('a store that reports what a refused append missed ($n
     };
   };
 
-  it('a current cache: one append per command, no read', async () => {
+  /** Runs `f` on a fresh pair of engines, and closes their stores after. */
+  const withTwoEngines = async (f: (w: Awaited<ReturnType<typeof twoEngines>>) => Promise<void>) => {
     const w = await twoEngines();
     try {
+      await f(w);
+    } finally {
+      await w.close();
+    }
+  };
+
+  it('a current cache: one append per command, no read', () =>
+    withTwoEngines(async (w) => {
       const { deviceId, key } = await register(w.a, 'hal');
       w.advance();
       await ok(w.a.verify(deviceId, totpAt(key, w.now())));
@@ -504,14 +513,10 @@ describe.each(tailStores)('a store that reports what a refused append missed ($n
       }
       expect(w.c.calls).toEqual({ reads: 0, appends: 5, refused: 0, tails: 0 });
       expect(await ok(w.a.device(deviceId))).toEqual(await ok(w.fresh.device(deviceId)));
-    } finally {
-      await w.close();
-    }
-  });
+    }));
 
-  it('a stale cache: the refused append brings the missed events, the command is decided again on them without a read', async () => {
-    const w = await twoEngines();
-    try {
+  it('a stale cache: the refused append brings the missed events, the command is decided again on them without a read', () =>
+    withTwoEngines(async (w) => {
       const { deviceId, key } = await register(w.a, 'ida');
       w.advance();
       const code = totpAt(key, w.now());
@@ -531,14 +536,10 @@ describe.each(tailStores)('a store that reports what a refused append missed ($n
       expect(await ok(w.a.device(deviceId))).toEqual(await ok(w.fresh.device(deviceId)));
       expect(await ok(w.a.history(deviceId))).toEqual(await ok(w.fresh.history(deviceId)));
       expect(await chainHolds(w.fresh, deviceId)).toBeNull();
-    } finally {
-      await w.close();
-    }
-  });
+    }));
 
-  it('a device removed behind a stale cache is reported removed, from the refusal alone', async () => {
-    const w = await twoEngines();
-    try {
+  it('a device removed behind a stale cache is reported removed, from the refusal alone', () =>
+    withTwoEngines(async (w) => {
       const { deviceId, key } = await register(w.a, 'jon');
       w.advance();
       await ok(w.a.verify(deviceId, totpAt(key, w.now()))); // A's key is open and its cache current
@@ -548,10 +549,7 @@ describe.each(tailStores)('a store that reports what a refused append missed ($n
       expect(await ko(w.a.verify(deviceId, totpAt(key, w.now())))).toMatchObject({ code: 'device-removed' });
       expect(w.c.calls).toEqual({ reads: 0, appends: 1, refused: 1, tails: 1 });
       expect(await chainHolds(w.fresh, deviceId)).toBeNull();
-    } finally {
-      await w.close();
-    }
-  });
+    }));
 });
 
 describe('stream-cache building blocks', () => {
