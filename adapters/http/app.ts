@@ -20,6 +20,8 @@
  * takes a ticket instead, so that the token never goes in a URL. `:device` is a device id or
  * a persistent id (`totp%2F<uuid>`).
  */
+import type { TaskEither } from 'fp-ts/lib/TaskEither.js';
+import type * as t from 'io-ts';
 import { Hono, type Context } from 'hono';
 import type { HttpBindings } from '@hono/node-server';
 import { streamSSE } from 'hono/streaming';
@@ -280,29 +282,23 @@ export const createDashboardApp = (d: AppDeps): DashboardApp => {
 
   // ---- admin commands ------------------------------------------------------------------------
 
-  app.post('/api/devices/:device/unlock', async (c) => {
-    const ref = deviceParam(c.req.param('device'));
-    const { reason } = parseBody(await body(c), UnlockBody);
-    const options = commandOptions(c);
-    const device = unwrap(await d.engine.resetThrottle(ref.device, reason, options)());
-    return c.json({ device, actor: options.actor, projected: await projected() });
-  });
+  /** An admin command on one device: its body checked by `codec`, run through the engine. */
+  const deviceCommand = <C extends Parameters<typeof parseBody>[1]>(
+    action: string,
+    codec: C,
+    run: (device: string, input: t.TypeOf<C>, options: ReturnType<typeof commandOptions>) => TaskEither<EngineError, unknown>,
+  ) =>
+    app.post(`/api/devices/:device/${action}`, async (c) => {
+      const ref = deviceParam(c.req.param('device'));
+      const input = parseBody(await body(c), codec);
+      const options = commandOptions(c);
+      const device = unwrap(await run(ref.device, input, options)());
+      return c.json({ device, actor: options.actor, projected: await projected() });
+    });
 
-  app.post('/api/devices/:device/rename', async (c) => {
-    const ref = deviceParam(c.req.param('device'));
-    const { name } = parseBody(await body(c), RenameBody);
-    const options = commandOptions(c);
-    const device = unwrap(await d.engine.rename(ref.device, name, options)());
-    return c.json({ device, actor: options.actor, projected: await projected() });
-  });
-
-  app.post('/api/devices/:device/remove', async (c) => {
-    const ref = deviceParam(c.req.param('device'));
-    const { reason } = parseBody(await body(c), RemoveBody);
-    const options = commandOptions(c);
-    const device = unwrap(await d.engine.remove(ref.device, reason, options)());
-    return c.json({ device, actor: options.actor, projected: await projected() });
-  });
+  deviceCommand('unlock', UnlockBody, (device, { reason }, options) => d.engine.resetThrottle(device, reason, options));
+  deviceCommand('rename', RenameBody, (device, { name }, options) => d.engine.rename(device, name, options));
+  deviceCommand('remove', RemoveBody, (device, { reason }, options) => d.engine.remove(device, reason, options));
 
   app.post('/api/users/:userId/unlock', async (c) => {
     const userId = userIdParam(c.req.param('userId'));
