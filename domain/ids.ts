@@ -1,11 +1,14 @@
 /**
  * Stream names, persistent ids and deterministic ids.
  */
-import * as nodeCrypto from 'node:crypto';
 import { createHash } from 'node:crypto';
+import { oneShotHash } from './one-shot-hash.ts';
 import { left, right, type Either } from 'fp-ts/lib/Either.js';
 import { v5 as uuidv5 } from 'uuid';
 import type { Kind } from './codecs.ts';
+
+/** A local const, so that its check narrows inside the closures below (see one-shot-hash.ts). */
+const oneShot = oneShotHash;
 
 /** Stream categories contain no "-": EventStoreDB's $ce- and SQL stream types split at the first one. */
 export const DEVICE_CATEGORY = 'otpdevice';
@@ -37,8 +40,6 @@ const NAMESPACE_BYTES = Buffer.from(NAMESPACE.replace(/-/g, ''), 'hex');
 const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
 const VARIANT = '89ab';
 
-/** crypto.hash (Node ≥ 20.12): a one-shot digest, several times faster than createHash on short input. */
-const oneShot = (nodeCrypto as { hash?: (algorithm: string, data: Uint8Array, encoding: 'hex') => string }).hash;
 /** Namespace and name, side by side, for the one-shot digest (grown when a name needs more). */
 let scratch = Buffer.alloc(1024);
 NAMESPACE_BYTES.copy(scratch);

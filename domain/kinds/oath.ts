@@ -11,17 +11,17 @@
  * which costs several times the two hashes themselves. Where crypto.hash is missing (Node
  * before 20.12) it falls back to createHmac. The tests hold both to createHmac and otplib.
  */
-import * as nodeCrypto from 'node:crypto';
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { oneShotHash } from '../one-shot-hash.ts';
 import type { Algorithm } from '../codecs.ts';
+
+/** A local const, so that its check narrows inside the closures below (see one-shot-hash.ts). */
+const oneShot = oneShotHash;
 
 const hmacName: Record<Algorithm, string> = { SHA1: 'sha1', SHA256: 'sha256', SHA512: 'sha512' };
 const BLOCK_BYTES: Record<Algorithm, number> = { SHA1: 64, SHA256: 64, SHA512: 128 };
 const DIGEST_BYTES: Record<Algorithm, number> = { SHA1: 20, SHA256: 32, SHA512: 64 };
 const POW10 = [1, 10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000, 1_000_000_000];
-
-/** crypto.hash (Node ≥ 20.12). Its 'latin1' output (one char per byte) is its fastest form. */
-const oneShot = (nodeCrypto as unknown as { hash?: (algorithm: string, data: Uint8Array, encoding: 'latin1') => string }).hash;
 
 /** RFC 4226 dynamic truncation of an HMAC given as bytes (`at(i)` is byte i of `length`). */
 const truncate = (at: (i: number) => number, length: number, digits: number): number => {
@@ -50,6 +50,7 @@ export const hotpOfKey = (key: Uint8Array, digits: number, algorithm: Algorithm 
     // Two 32-bit halves: counters are safe integers (< 2^53), which BigInt would make slow.
     inner.writeUInt32BE(Math.floor(counter / 0x1_0000_0000), block);
     inner.writeUInt32BE(counter >>> 0, block + 4);
+    // 'latin1' output (one char per byte) is the one-shot hash's fastest form.
     outer.write(oneShot(name, inner, 'latin1'), block, 'latin1');
     const h = oneShot(name, outer, 'latin1');
     return truncate((i) => h.charCodeAt(i), h.length, digits);
