@@ -18,6 +18,7 @@ import { evolve, initialState, type DeviceState, type RegisteredDevice } from '.
 import type { DomainError, DomainErrorCode } from './errors.ts';
 import {
   decodeEvent,
+  encodeChecked,
   encodeEvent,
   EventMetadata,
   type ClientContext,
@@ -57,6 +58,8 @@ export type EngineErrorCode =
   | 'conflict'
   | 'store-unavailable'
   | 'corrupt-event'
+  /** A decision made an event that its own codec would not read back: nothing was appended. */
+  | 'unstorable-event'
   | 'vault-error'
   | 'not-configured'
   | 'internal';
@@ -510,7 +513,10 @@ export const createEngine = (o: EngineOptions): Engine => {
   ): { readonly toStore: NewEvent[]; readonly lastHash: string } => {
     let prevHash = loaded.prevHash;
     const toStore = events.map((e, i) => {
-      const encoded = encodeEvent(e);
+      const checked = encodeChecked(e);
+      if (isLeft(checked))
+        throw new Failure(err('unstorable-event', `refused to append to stream ${stream}: the event would not decode (${checked.left}); nothing was written`));
+      const encoded = checked.right;
       // Keys in sorted order, as the chain's canonical encoding writes them: nothing to sort.
       const metadata: EventMetadata = m.client
         ? {
@@ -530,6 +536,9 @@ export const createEngine = (o: EngineOptions): Engine => {
             eventId: eventIdFor(m.commandId, i, stream),
             prevHash,
           };
+      const metaBack = decodeWith(EventMetadata, metadata);
+      if (isLeft(metaBack))
+        throw new Failure(err('unstorable-event', `refused to append to stream ${stream}: the metadata would not decode (${metaBack.left}); nothing was written`));
       const stored = { eventId: metadata.eventId, type: encoded.type, data: encoded.data, metadata };
       prevHash = eventHash({ streamName: stream, version: loaded.version + i + 1, ...stored });
       return stored;
@@ -1013,6 +1022,33 @@ export const createEngine = (o: EngineOptions): Engine => {
         return view(registeredOrFail(done.state, deviceId), done.version, m.now);
       });
 
+  /**
+   * Removes a device whose stream holds an event that does not decode (written by an older
+   * version, or edited in the database): its state cannot be folded, but a removal needs none.
+   * DeviceRemoved is appended at the stream's version and linked to its last event; the bad
+   * event stays where it is for an operator to see. False when another command had removed the
+   * device already (a retry of this one answers true again, as the first call did). Only a stream that starts with a DeviceRegistered is taken
+   * for a device.
+   */
+  const removeUnreadable = async (deviceId: string, m: Meta, reason: string): Promise<boolean> => {
+    const stream = deviceStream(deviceId);
+    heads.delete(stream);
+    for (let attempt = 0; attempt <= maxRetries; attempt++) {
+      const read = await store.readStream(stream);
+      const last = read.events[read.events.length - 1];
+      if (last === undefined || read.events[0]!.type !== 'DeviceRegistered')
+        throw new Failure(err('corrupt-event', `stream ${stream} does not start with a DeviceRegistered event; it was left as it is`));
+      const removal0 = read.events.find((r) => r.type === 'DeviceRemoved');
+      // Removed already: by this command (a retry, which answers as the first call did) or another.
+      if (removal0 !== undefined) return (removal0.metadata as { commandId?: unknown } | null)?.commandId === m.commandId;
+      const removal: DeviceEvent = { type: 'DeviceRemoved', data: { at: m.now, reason } };
+      const { toStore } = chained(stream, { version: read.version, prevHash: eventHash(last) } as Loaded<unknown, FactorEvent>, [removal], m);
+      const result = await store.appendToStream(stream, toStore, read.version);
+      if (result.ok) return result.written !== false;
+    }
+    throw new Failure(err('conflict', `stream ${stream} kept changing; gave up after ${maxRetries + 1} attempts`));
+  };
+
   const checkedText = (what: string, value: unknown, max: number): string => {
     if (typeof value !== 'string' || value.trim().length === 0 || value.length > max)
       throw new Failure(err('invalid-command', `${what} must be 1–${max} characters long`));
@@ -1088,11 +1124,21 @@ export const createEngine = (o: EngineOptions): Engine => {
         const user = await loadUser(checkedText('userId', userId, 128));
         const removed: string[] = [];
         for (const { deviceId } of user.state.devices) {
-          const loaded = await loadDevice(deviceId);
-          if (loaded.state.status !== 'registered') continue;
           // A retried erasure (same command id) finishes what a crash interrupted: the removal is
           // replayed and the key shredded again.
           const deviceMeta: Meta = { ...m, commandId: `${m.commandId}:erase:${deviceId}` };
+          let loaded: Loaded<DeviceState, DeviceEvent>;
+          try {
+            loaded = await loadDevice(deviceId);
+          } catch (e) {
+            if (!(e instanceof Failure && e.error.code === 'corrupt-event')) throw e;
+            // An erasure must not depend on every event of the user being readable.
+            if (await removeUnreadable(deviceId, deviceMeta, why)) removed.push(deviceId);
+            forgetKey(deviceId);
+            await vault.shred(deviceId);
+            continue;
+          }
+          if (loaded.state.status !== 'registered') continue;
           const already = loaded.state.removed && loaded.commands.eventsOf(deviceMeta.commandId, loaded.version).length === 0;
           if (already) {
             forgetKey(deviceId);

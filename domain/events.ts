@@ -187,6 +187,18 @@ export const encodeEvent = (event: FactorEvent): { type: string; data: unknown }
   data: (eventCodecs[event.type] as t.Mixed).encode(event.data),
 });
 
+/**
+ * Encodes an event for the store and decodes the result again: Left, naming the field and the
+ * rule, when the event could not be read back. The engine appends nothing that fails this, so
+ * no input and no bug can write an event that stops every reader of the log.
+ */
+export const encodeChecked = (event: FactorEvent): Either<string, { type: string; data: unknown }> => {
+  if (!isEventType(event.type)) return left(`unknown event type "${String(event.type).slice(0, 64)}"`);
+  const encoded = encodeEvent(event);
+  const back = (eventCodecs[event.type] as t.Mixed).decode(encoded.data);
+  return back._tag === 'Left' ? left(`${event.type}: ${describeErrors(back.left)}`) : { _tag: 'Right', right: encoded };
+};
+
 // ---- metadata ----------------------------------------------------------------------------------
 
 /** Text from the caller's client (an IP, a user agent): bounded and free of control characters. */

@@ -31,6 +31,7 @@ export const exitFor = (e: EngineError): number => {
     case 'conflict':
     case 'store-unavailable':
     case 'corrupt-event':
+    case 'unstorable-event':
     case 'vault-error':
     case 'internal':
       return EXIT.failure;

@@ -40,6 +40,7 @@ export const fromEngineError = (e: EngineError): HttpError => {
     case 'store-unavailable':
       return new HttpError(503, e.code, `${clip(e.message)}; try again`);
     case 'corrupt-event':
+    case 'unstorable-event':
     case 'vault-error':
     case 'not-configured':
     case 'internal':

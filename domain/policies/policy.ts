@@ -67,24 +67,58 @@ export const makePolicy = (o: PolicyOverrides = {}, base: Policy = defaultPolicy
   };
 };
 
-/** Checks a policy for values that make no sense; returns the problems found. */
+/**
+ * The range each setting may take. Every value a decision writes into an event (a code's
+ * validUntil, a lock's lockedUntil) is derived from these and the decision's time, so bounded
+ * settings keep every event inside its codec's range. Like Keycloak's and privacyIDEA's limits,
+ * they are wide enough for any sane deployment: a day between challenges, a day of validity,
+ * a year of lock.
+ */
+export const POLICY_BOUNDS = {
+  /** Seconds: the first wait after one failure (0 disables throttling). */
+  factor: { min: 0, max: 86_400 },
+  /** Seconds: the ceiling on a throttle wait (null: none). */
+  maxDelaySeconds: { min: 0, max: 31_536_000 },
+  /** Seconds after which failures are forgotten (null: never). */
+  failureExpirySeconds: { min: 1, max: 31_536_000 },
+  /** Seconds between two challenges of one side-channel device. */
+  cooldownSeconds: { min: 0, max: 86_400 },
+  /** Seconds a side-channel code stays valid. */
+  codeValiditySeconds: { min: 1, max: 86_400 },
+  /** Steps of learned TOTP drift (whole). */
+  maxDrift: { min: 0, max: 100 },
+  /** Backup codes issued at once (whole). */
+  backupCodeCount: { min: 1, max: 100 },
+} as const satisfies Record<string, { readonly min: number; readonly max: number }>;
+
+type Bounded = keyof typeof POLICY_BOUNDS;
+
+const shown = (v: unknown): string => (typeof v === 'number' ? String(v) : typeof v === 'string' ? JSON.stringify(v.slice(0, 20)) : typeof v);
+
+/** Checks a policy for values out of their bounds (POLICY_BOUNDS); returns the problems found. */
 export const policyProblems = (p: Policy): string[] => {
   const problems: string[] = [];
-  const nonNeg = (v: number, what: string) => {
-    if (!Number.isFinite(v) || v < 0) problems.push(`${what} must be a number ≥ 0 (got ${v})`);
+  const within = (v: unknown, what: string, bound: Bounded, whole = false) => {
+    const { min, max } = POLICY_BOUNDS[bound];
+    const ok = typeof v === 'number' && Number.isFinite(v) && v >= min && v <= max && (!whole || Number.isInteger(v));
+    if (!ok) problems.push(`${what} must be a ${whole ? 'whole number' : 'number'} from ${min} to ${max} (got ${shown(v)})`);
   };
-  const check = (tp: ThrottlePolicy, where: string) => {
-    nonNeg(tp.factor, `${where}.factor`);
-    if (tp.maxDelaySeconds !== null) nonNeg(tp.maxDelaySeconds, `${where}.maxDelaySeconds`);
-    if (tp.failureExpirySeconds !== null) nonNeg(tp.failureExpirySeconds, `${where}.failureExpirySeconds`);
+  const check = (tp: ThrottlePolicy | undefined, where: string) => {
+    if (typeof tp !== 'object' || tp === null) {
+      problems.push(`${where} must be an object`);
+      return;
+    }
+    within(tp.factor, `${where}.factor`, 'factor');
+    if (tp.maxDelaySeconds !== null) within(tp.maxDelaySeconds, `${where}.maxDelaySeconds`, 'maxDelaySeconds');
+    if (tp.failureExpirySeconds !== null) within(tp.failureExpirySeconds, `${where}.failureExpirySeconds`, 'failureExpirySeconds');
   };
-  for (const [k, tp] of Object.entries(p.throttle)) check(tp, `throttle.${k}`);
+  for (const k of ['totp', 'hotp', 'static', 'email', 'sms'] as const) check(p.throttle[k], `throttle.${k}`);
   check(p.matchThrottle, 'matchThrottle');
-  nonNeg(p.cooldownSeconds, 'cooldownSeconds');
-  if (!(p.codeValiditySeconds > 0)) problems.push(`codeValiditySeconds must be > 0 (got ${p.codeValiditySeconds})`);
-  if (p.codeDigits !== 6 && p.codeDigits !== 8) problems.push(`codeDigits must be 6 or 8 (got ${p.codeDigits})`);
-  if (!Number.isSafeInteger(p.maxDrift) || p.maxDrift < 0) problems.push(`maxDrift must be a whole number ≥ 0 (got ${p.maxDrift})`);
-  if (!Number.isSafeInteger(p.backupCodeCount) || p.backupCodeCount < 1 || p.backupCodeCount > 100)
-    problems.push(`backupCodeCount must be a whole number from 1 to 100 (got ${p.backupCodeCount})`);
+  within(p.cooldownSeconds, 'cooldownSeconds', 'cooldownSeconds');
+  within(p.codeValiditySeconds, 'codeValiditySeconds', 'codeValiditySeconds');
+  if (p.codeDigits !== 6 && p.codeDigits !== 8) problems.push(`codeDigits must be 6 or 8 (got ${shown(p.codeDigits)})`);
+  within(p.maxDrift, 'maxDrift', 'maxDrift', true);
+  if (typeof p.totpSync !== 'boolean') problems.push(`totpSync must be true or false (got ${shown(p.totpSync)})`);
+  within(p.backupCodeCount, 'backupCodeCount', 'backupCodeCount', true);
   return problems;
 };
