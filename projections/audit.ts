@@ -5,7 +5,7 @@
 import { persistentId } from '../domain/ids.ts';
 import type { DeviceEvent, UserEvent } from '../domain/events.ts';
 import type { DeviceSnapshot } from './device-snapshot.ts';
-import type { ProjectedEvent } from './projected-event.ts';
+import type { DecodedEvent, QuarantinedEvent } from './projected-event.ts';
 import type { AuditAction, AuditDetails, AuditEntry } from './read-store.ts';
 
 interface Described {
@@ -91,7 +91,7 @@ const describeUser = (e: UserEvent): Described | null => {
 const clientText = (s: string | undefined): string | null => (s === undefined ? null : s.replace(/[\u0000-\u001f\u007f]/g, '\ufffd').slice(0, 512));
 
 const entry = (
-  e: ProjectedEvent,
+  e: DecodedEvent,
   d: Described,
   who: { userId: string | null; deviceId: string | null; persistentId: string | null },
 ): AuditEntry => ({
@@ -116,7 +116,7 @@ const entry = (
  * it (either may be null when the model never saw the device registered).
  */
 export const deviceAuditEntry = (
-  e: ProjectedEvent & { category: 'device' },
+  e: DecodedEvent & { category: 'device' },
   before: DeviceSnapshot | null,
   after: DeviceSnapshot | null,
 ): AuditEntry => {
@@ -128,7 +128,31 @@ export const deviceAuditEntry = (
   });
 };
 
-export const userAuditEntry = (e: ProjectedEvent & { category: 'user' }): AuditEntry | null => {
+export const userAuditEntry = (e: DecodedEvent & { category: 'user' }): AuditEntry | null => {
   const d = describeUser(e.event);
   return d === null ? null : entry(e, d, { userId: e.userId, deviceId: null, persistentId: null });
 };
+
+/**
+ * The audit entry of an event set aside because it does not decode: where it is, what failed,
+ * and the user its device belongs to as far as the model knows. This is the operator's
+ * quarantine list (`action: 'event-quarantined'`); a rebuild after a repair makes it again.
+ */
+export const quarantineAuditEntry = (e: QuarantinedEvent, owner: DeviceSnapshot | null): AuditEntry => ({
+  eventId: e.eventId,
+  position: e.position,
+  streamName: e.streamName,
+  version: e.version,
+  userId: e.userId ?? owner?.userId ?? null,
+  deviceId: e.deviceId,
+  persistentId: owner && e.deviceId !== null ? persistentId(owner.k.kind, e.deviceId) : null,
+  type: e.type,
+  action: 'event-quarantined',
+  reason: e.problem.slice(0, 500),
+  at: e.recordedAt,
+  recordedAt: e.recordedAt,
+  actor: e.actor ?? 'unknown',
+  ip: null,
+  userAgent: null,
+  details: {},
+});

@@ -32,10 +32,13 @@ export class ProjectionError extends Error {
     readonly code: ProjectionErrorCode,
     message: string,
     readonly event: EventLocation | null = null,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; detail?: string },
   ) {
     super(message, options);
+    this.detail = options?.detail ?? message;
   }
+  /** What went wrong, without where (undecodable-event: the field and the rule that failed). */
+  readonly detail: string;
 }
 
 export const describeLocation = (e: EventLocation): string =>

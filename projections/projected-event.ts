@@ -27,13 +27,38 @@ interface Envelope {
   readonly metadata: EventMetadata;
 }
 
-export type ProjectedEvent = Envelope &
+export type DecodedEvent = Envelope &
   (
     | { readonly category: 'device'; readonly deviceId: string; readonly event: DeviceEvent }
     | { readonly category: 'user'; readonly userId: string; readonly event: UserEvent }
     /** A catalog event in a stream of another category: decoded, checkpointed, not projected. */
     | { readonly category: 'other'; readonly event: FactorEvent }
   );
+
+/**
+ * A stored event that does not decode, set aside (the runner's `undecodable: 'quarantine'`):
+ * where it is and what is wrong with it, never its data. Projections record it (the standard
+ * read model as an `event-quarantined` audit entry) and go on with the events after it.
+ */
+export interface QuarantinedEvent {
+  readonly category: 'quarantined';
+  readonly eventId: string;
+  readonly streamName: string;
+  readonly version: number;
+  readonly position: GlobalPosition;
+  readonly recordedAt: number;
+  /** The stored type, cut to 64 characters. */
+  readonly type: string;
+  /** The device or user its stream belongs to, when the stream name says. */
+  readonly deviceId: string | null;
+  readonly userId: string | null;
+  /** The actor named in its metadata, when that is readable text. */
+  readonly actor: string | null;
+  /** What failed to decode (field and rule; no value). */
+  readonly problem: string;
+}
+
+export type ProjectedEvent = DecodedEvent | QuarantinedEvent;
 
 const idOf = (streamName: string, category: string): string | null =>
   streamName.startsWith(`${category}-`) ? streamName.slice(category.length + 1) : null;
@@ -43,9 +68,10 @@ const problem = (raw: RecordedEvent, what: string): ProjectionError =>
     'undecodable-event',
     `${describeLocation(raw)} does not decode: ${what}. Repair or remove the stored event, then restart the projection.`,
     { streamName: raw.streamName, version: raw.version, position: raw.position },
+    { detail: what },
   );
 
-export const decodeRecorded = (raw: RecordedEvent): Either<ProjectionError, ProjectedEvent> => {
+export const decodeRecorded = (raw: RecordedEvent): Either<ProjectionError, DecodedEvent> => {
   const decoded = decodeEvent(String(raw.type), raw.data);
   if (decoded._tag === 'Left') return left(problem(raw, decoded.left));
   const metadata = decodeWith(EventMetadata, raw.metadata);
@@ -68,4 +94,23 @@ export const decodeRecorded = (raw: RecordedEvent): Either<ProjectionError, Proj
     return right({ eventId, streamName, version, position, recordedAt, metadata: meta, category: 'user', userId, event: event as UserEvent });
   }
   return right({ eventId, streamName, version, position, recordedAt, metadata: meta, category: 'other', event });
+};
+
+/** The quarantine record of `raw`, which failed to decode with `error`. */
+export const quarantined = (raw: RecordedEvent, error: ProjectionError): QuarantinedEvent => {
+  const meta = raw.metadata as { actor?: unknown } | null;
+  const actor = typeof meta === 'object' && meta !== null && typeof meta.actor === 'string' ? meta.actor.slice(0, 128) : null;
+  return {
+    category: 'quarantined',
+    eventId: String(raw.eventId),
+    streamName: raw.streamName,
+    version: raw.version,
+    position: raw.position,
+    recordedAt: raw.recordedAt,
+    type: String(raw.type).slice(0, 64),
+    deviceId: idOf(raw.streamName, DEVICE_CATEGORY),
+    userId: idOf(raw.streamName, USER_CATEGORY),
+    actor,
+    problem: error.detail,
+  };
 };

@@ -7,7 +7,7 @@
  * event at or below it, so an event delivered again changes nothing — the counters included.
  */
 import type { DeviceEvent, UserEvent } from '../domain/events.ts';
-import { deviceAuditEntry, userAuditEntry } from './audit.ts';
+import { deviceAuditEntry, quarantineAuditEntry, userAuditEntry } from './audit.ts';
 import { evolveSnapshot } from './device-snapshot.ts';
 import { streakAfterFailure } from './failure-streaks.ts';
 import type { ProjectedEvent } from './projected-event.ts';
@@ -100,6 +100,10 @@ export const applyToReadModel = (tx: ReadTx, e: ProjectedEvent): void => {
       applyUser(tx, e);
       break;
     case 'other':
+      break;
+    case 'quarantined':
+      // Set aside: recorded for the operator; the stream's later events still apply.
+      tx.addAudit(quarantineAuditEntry(e, e.deviceId === null ? null : (tx.device(e.deviceId)?.snapshot ?? null)));
       break;
     default: {
       const unreachable: never = e;

@@ -27,7 +27,9 @@ export type AuditAction =
   | 'throttle-reset'
   | 'match-succeeded'
   | 'match-failed'
-  | 'match-refused';
+  | 'match-refused'
+  /** A stored event that does not decode, set aside so that the rest of the log goes on. */
+  | 'event-quarantined';
 
 export type AuditDetails = Readonly<Record<string, string | number | boolean | null>>;
 
@@ -185,6 +187,8 @@ export interface Claim {
 export interface AuditQuery {
   readonly userId?: string;
   readonly deviceId?: string;
+  /** Only entries of this action (e.g. `event-quarantined`: the quarantine list). */
+  readonly action?: AuditAction;
   readonly limit: number;
   /** Entries strictly older than this (at, then position), newest first. */
   readonly before?: { readonly at: number; readonly position: GlobalPosition };

@@ -5,10 +5,15 @@
  *
  * - At least once: a batch that did not commit is read again, and the projection skips what
  *   it has already applied (read-model.ts keeps the last version per stream).
- * - A stored event that does not decode stops the runner with a ProjectionError naming its
- *   stream, version and position; the events before it in its batch are applied, so a new
- *   runner stops at the very same event until it is repaired. So does a handler that throws
- *   (its whole batch is rolled back). Nothing is skipped silently.
+ * - A stored event that does not decode is set aside (`undecodable: 'quarantine'`, the
+ *   default): the projection gets a QuarantinedEvent naming its stream, version, position and
+ *   what failed, in the same transaction as the rest of its batch (the standard read model
+ *   records it as an `event-quarantined` audit entry: the operator's list), `onQuarantine` is
+ *   called, and the log goes on, so one bad event does not stop every user's read model.
+ *   With `undecodable: 'stop'` it stops the runner with a ProjectionError instead; the events
+ *   before it in its batch are applied, so a new runner stops at the very same event until it
+ *   is repaired. A handler that throws stops it too (its whole batch is rolled back). Nothing
+ *   is skipped silently.
  * - A failure that may pass by itself (a database restarting, a connection cut: errors.ts,
  *   isTransient) does not stop the runner: it waits (backing off) and goes on from its
  *   checkpoint, in state `retrying` meanwhile.
@@ -21,7 +26,7 @@ import { randomUUID } from 'node:crypto';
 import type { EventStore, GlobalPosition, RecordedEvent, Subscription } from '../domain/ports.ts';
 import { ProjectionError, describeCause, describeLocation, isTransient } from './errors.ts';
 import { reached } from './positions.ts';
-import { decodeRecorded, type ProjectedEvent } from './projected-event.ts';
+import { decodeRecorded, quarantined, type ProjectedEvent, type QuarantinedEvent } from './projected-event.ts';
 import { readModelProjection } from './read-model.ts';
 import type { CommitResult, Projection, ReadStore, ReadTx } from './read-store.ts';
 
@@ -46,6 +51,13 @@ export interface RunnerOptions {
   readonly instanceId?: string;
   /** Clock for leases and lag. Default Date.now. */
   readonly now?: () => number;
+  /**
+   * What a stored event that does not decode does: set aside and reported ('quarantine',
+   * default), or stop the runner ('stop').
+   */
+  readonly undecodable?: 'quarantine' | 'stop';
+  /** Called for each event set aside, once its batch has committed. */
+  readonly onQuarantine?: (event: QuarantinedEvent) => void;
   /** Called once when the runner stops on an error. */
   readonly onError?: (error: ProjectionError) => void;
   /**
@@ -157,6 +169,8 @@ export const createProjectionRunner = (o: RunnerOptions): ProjectionRunner => {
   const projection = o.projection ?? readModelProjection;
   const name = projection.name;
   const batchSize = o.batchSize ?? 500;
+  const undecodable = o.undecodable ?? 'quarantine';
+  if (undecodable !== 'quarantine' && undecodable !== 'stop') throw new ProjectionError('invalid', `undecodable must be "quarantine" or "stop" (got ${String(undecodable).slice(0, 20)})`);
   const rebuildBatchSize = o.rebuildBatchSize ?? Math.max(batchSize, 10_000);
   let readSize = batchSize;
   const leaseMs = o.leaseMs ?? 30_000;
@@ -249,19 +263,28 @@ export const createProjectionRunner = (o: RunnerOptions): ProjectionRunner => {
     onApplied?.(events.length);
   };
 
-  /** Decodes up to the first bad event, applies what decoded, then stops on the bad one. */
+  /**
+   * Decodes a batch and applies it. An event that does not decode is set aside in place
+   * (quarantine), or (stop) the events before it are applied and the runner stops on it.
+   */
   const applyBatch = async (raw: readonly RecordedEvent[]): Promise<void> => {
     const events: ProjectedEvent[] = [];
+    const setAside: QuarantinedEvent[] = [];
     let bad: ProjectionError | null = null;
     for (const r of raw) {
       const d = decodeRecorded(r);
-      if (d._tag === 'Left') {
+      if (d._tag === 'Right') events.push(d.right);
+      else if (undecodable === 'quarantine') {
+        const q = quarantined(r, d.left);
+        events.push(q);
+        setAside.push(q);
+      } else {
         bad = d.left;
         break;
       }
-      events.push(d.right);
     }
     if (events.length > 0) await commit(events);
+    for (const q of setAside) o.onQuarantine?.(q);
     if (bad) throw bad;
   };
 

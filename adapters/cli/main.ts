@@ -11,7 +11,7 @@ import { SenderConfigError } from '../delivery/factory.ts';
 import * as cmd from './commands.ts';
 import { runDemo } from './demo.ts';
 import { checkServeAccess, serveDashboard } from '../http/serve.ts';
-import { replay, stats } from './read-side.ts';
+import { quarantine, replay, stats } from './read-side.ts';
 import { DUMP_HINT, importDjangoOtp } from './django-import.ts';
 import { EXIT, failed, oneLine, type Result } from './output.ts';
 import { loadConfig, parseInstant, UsageError } from './parse.ts';
@@ -206,6 +206,11 @@ export const main = async (argv: readonly string[], io: Io = defaultIo): Promise
     .command('replay')
     .description('drop the read models and rebuild them by replaying the whole log (with a progress bar on stderr)')
     .action(action((rt, g, o) => replay(rt, g, o, io, json)));
+
+  program
+    .command('quarantine')
+    .description('list the stored events that do not decode, which the read models set aside')
+    .action(action((rt, g, o) => quarantine(rt, g, o, io)));
 
   program
     .command('audit')

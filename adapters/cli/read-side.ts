@@ -1,6 +1,7 @@
 /**
- * The commands over the read models: `stats` (catches the projection up, then reports) and
- * `replay` (drops the read models and rebuilds them from the log, with a progress bar).
+ * The commands over the read models: `stats` (catches the projection up, then reports),
+ * `replay` (drops the read models and rebuilds them from the log, with a progress bar) and
+ * `quarantine` (the stored events that do not decode, which the projection set aside).
  */
 import cliProgress from 'cli-progress';
 import {
@@ -22,11 +23,22 @@ type Opts = Record<string, string | boolean | undefined>;
 const openReads = (g: GlobalOptions, io: Io): Promise<ReadStore> =>
   openReadStore(readStoreUrl({ ...io.env, FACTORSTREAM_STORE: g.store }));
 
-const withRunner = async <A>(rt: Runtime, g: GlobalOptions, io: Io, f: (runner: ProjectionRunner, reads: ReadStore) => Promise<A>): Promise<A> => {
+const withRunner = async (
+  rt: Runtime,
+  g: GlobalOptions,
+  io: Io,
+  f: (runner: ProjectionRunner, reads: ReadStore) => Promise<Result>,
+): Promise<Result> => {
   const reads = await openReads(g, io);
-  const runner = createProjectionRunner({ store: rt.store, readStore: reads });
+  let setAside = 0;
+  const runner = createProjectionRunner({ store: rt.store, readStore: reads, onQuarantine: () => void setAside++ });
   try {
-    return await f(runner, reads);
+    const result = await f(runner, reads);
+    if (setAside > 0)
+      io.stderr(
+        `factorstream: set aside ${setAside} stored event(s) that do not decode; the read models go on without them (list: factorstream quarantine)\n`,
+      );
+    return result;
   } finally {
     await runner.close().catch(() => {});
     await reads.close().catch(() => {});
@@ -80,4 +92,30 @@ export const replay = (rt: Runtime, g: GlobalOptions, _o: Opts, io: Io, json: bo
     return ok({ command: 'replay', events: result.events, seconds: result.seconds }, [
       `rebuilt the read models from ${result.events} event(s) in ${result.seconds.toFixed(1)} s`,
     ]);
+  });
+
+/** The events the projection set aside because they do not decode, oldest first. */
+export const quarantine = (rt: Runtime, g: GlobalOptions, _o: Opts, io: Io): Promise<Result> =>
+  withRunner(rt, g, io, async (runner, reads) => {
+    await runner.start().whenCaughtUp({ timeoutMs: 10 * 60_000 });
+    const entries = (await reads.audit({ action: 'event-quarantined', limit: 10_000 })).reverse();
+    const events = entries.map((e) => ({
+      streamName: e.streamName,
+      version: e.version,
+      position: e.position,
+      type: e.type,
+      userId: e.userId,
+      deviceId: e.deviceId,
+      recordedAt: iso(e.recordedAt),
+      problem: e.reason,
+    }));
+    const text =
+      events.length === 0
+        ? ['no stored event is set aside: every event decodes']
+        : [
+            `${events.length} stored event(s) do not decode and are set aside (the read models go on without them):`,
+            ...events.map((e) => `  ${e.streamName} version ${e.version} (position ${e.position}, ${e.type}${e.userId ? `, user ${e.userId}` : ''}): ${e.problem}`),
+            'Commands on such a device fail until the event is repaired; erase --user works on it. After a repair, rebuild the read models (factorstream replay).',
+          ];
+    return ok({ command: 'quarantine', events }, text);
   });

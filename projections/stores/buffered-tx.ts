@@ -37,14 +37,14 @@ const unique = <T>(xs: Iterable<T>): T[] => [...new Set(xs)];
 
 export const keysOf = (events: readonly ProjectedEvent[]): { streams: string[]; deviceIds: string[] } => ({
   streams: unique(events.map((e) => e.streamName)),
-  deviceIds: unique(events.flatMap((e) => (e.category === 'device' ? [e.deviceId] : []))),
+  deviceIds: unique(events.flatMap((e) => (e.category === 'device' || (e.category === 'quarantined' && e.deviceId !== null) ? [e.deviceId!] : []))),
 });
 
 /** The users a batch can touch: its user streams, devices registered in it, and the devices' owners. */
 export const userIdsOf = (events: readonly ProjectedEvent[], devices: Iterable<DeviceRow | null>): string[] => {
   const ids: string[] = [];
   for (const e of events) {
-    if (e.category === 'user') ids.push(e.userId);
+    if (e.category === 'user' || (e.category === 'quarantined' && e.userId !== null)) ids.push(e.userId!);
     if (e.category === 'device' && e.event.type === 'DeviceRegistered') ids.push(e.event.data.userId);
   }
   for (const d of devices) if (d) ids.push(d.snapshot.userId);

@@ -132,6 +132,7 @@ export const createMemoryReadStore = (): ReadStore => {
         [...audit.values()]
           .filter((e) => q.userId === undefined || e.userId === q.userId)
           .filter((e) => q.deviceId === undefined || e.deviceId === q.deviceId)
+          .filter((e) => q.action === undefined || e.action === q.action)
           .filter((e) => !q.before || e.at < q.before.at || (e.at === q.before.at && e.position < q.before.position))
           .sort(auditOrder)
           .slice(q.offset ?? 0, (q.offset ?? 0) + q.limit),

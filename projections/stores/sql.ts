@@ -221,6 +221,7 @@ export const auditSql = (t: Tables, q: AuditQuery): { sql: string; params: unkno
   };
   if (q.userId !== undefined) where.push(`user_id = ${p(q.userId)}`);
   if (q.deviceId !== undefined) where.push(`device_id = ${p(q.deviceId)}`);
+  if (q.action !== undefined) where.push(`action = ${p(q.action)}`);
   if (q.before) {
     const at = p(q.before.at);
     where.push(`(at < ${at} OR (at = ${at} AND position < ${p(q.before.position)}))`);

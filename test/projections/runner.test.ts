@@ -32,7 +32,7 @@ describe('projection runner', () => {
     const events = createMemoryEventStore();
     await events.appendToStream('otpuser-u', [{ eventId: 'x', type: 'Nope', data: {}, metadata: {} }], 0);
     const seen: ProjectionError[] = [];
-    const r = createProjectionRunner({ store: events, readStore: createMemoryReadStore(), onError: (e) => seen.push(e) }).start();
+    const r = createProjectionRunner({ store: events, readStore: createMemoryReadStore(), undecodable: 'stop', onError: (e) => seen.push(e) }).start();
     const error = await r.stopped();
     expect(seen).toEqual([error]);
     expect(() => r.start()).toThrow(ProjectionError);

@@ -9,7 +9,7 @@ import { ProjectionError } from '../../projections/errors.ts';
 import { decodeRecorded } from '../../projections/projected-event.ts';
 import { readModelProjection } from '../../projections/read-model.ts';
 import type { Projection, ReadModelDump } from '../../projections/read-store.ts';
-import { createProjectionRunner, rebuild, type ProjectionRunner, type RunnerOptions } from '../../projections/runner.ts';
+import { createProjectionRunner, headPosition, rebuild, type ProjectionRunner, type RunnerOptions } from '../../projections/runner.ts';
 import { createMemoryReadStore } from '../../projections/stores/memory.ts';
 import { createWorld, leaks, normalized, sealedAndDigests, workloadArb, type OpenFixture, type StoreFixture, type Step } from './fixtures.ts';
 
@@ -192,7 +192,48 @@ export const readStoreSuite = (label: string, open: OpenFixture, runs: number) =
       );
     });
 
-    it('a stored event that does not decode stops the runner with an error naming its stream and version', async () => {
+    it('a stored event that does not decode is set aside: recorded for the operator, and the log goes on', async () => {
+      const world = createWorld(5);
+      await world.run(scenario.slice(0, 5));
+      const target = world.devices[0]!;
+      const stream = `otpdevice-${target.deviceId}`;
+      const { version } = await world.events.readStream(stream);
+      const meta = (id: string) => ({ eventId: id, commandId: id, correlationId: id, causationId: id, actor: 'admin:ops' });
+      // An event the catalog cannot read, then a readable one after it in the same stream.
+      const bad = { eventId: 'bogus-1', type: 'ChallengeGenerated', data: { codeDigest: 'A'.repeat(43), validUntil: 1e20, at: 1 }, metadata: meta('bogus-1') };
+      const later = { eventId: 'later-1', type: 'DeviceRenamed', data: { name: 'after the bad one', at: 2 }, metadata: meta('later-1') };
+      expect((await world.events.appendToStream(stream, [bad, later], version)).ok).toBe(true);
+      await world.run([{ op: 'register', user: 2, kind: 'static', confirmed: true }]);
+      const badPosition = (await world.events.readAll()).events.find((e) => e.eventId === 'bogus-1')!.position;
+      const f = await fixture();
+      const seen: string[] = [];
+      const r = runner({ store: world.events, readStore: f.store, batchSize: 100, onQuarantine: (q) => seen.push(`${q.streamName}@${q.version}`) }).start();
+      await r.whenCaughtUp();
+      expect(r.state()).not.toBe('failed');
+      expect(seen).toEqual([`${stream}@${version + 1}`]);
+      // Every other user's read model is up to date, and so are the device's later events.
+      expect(await f.store.checkpoint(readModelProjection.name)).toBe(await headPosition(world.events));
+      expect((await f.store.devicesOfUser('user-2')).length).toBe(1);
+      expect((await f.store.device(target.deviceId))?.snapshot.name).toBe('after the bad one');
+      // The quarantine list: an audit entry that names where the event is and what failed, not its data.
+      const listed = await f.store.audit({ action: 'event-quarantined', limit: 10 });
+      expect(listed).toHaveLength(1);
+      expect(listed[0]).toMatchObject({ streamName: stream, version: version + 1, position: badPosition, type: 'ChallengeGenerated', deviceId: target.deviceId, actor: 'admin:ops' });
+      expect(listed[0]!.userId).toBe((await f.store.device(target.deviceId))?.snapshot.userId);
+      expect(listed[0]!.reason).toContain('validUntil');
+      expect(JSON.stringify(listed[0])).not.toContain('A'.repeat(43));
+      expect(await f.store.audit({ userId: listed[0]!.userId!, action: 'event-quarantined', limit: 10 })).toEqual(listed);
+      await r.close();
+      // A rebuild sets it aside again, to the same read model.
+      const live = normalized(await f.store.dump());
+      const again = runner({ store: world.events, readStore: f.store, batchSize: 7 });
+      await rebuild(again);
+      expect(normalized(await f.store.dump())).toEqual(live);
+      await again.close();
+      await f.close();
+    });
+
+    it("with undecodable: 'stop', a stored event that does not decode stops the runner with an error naming its stream and version", async () => {
       const world = createWorld(5);
       await world.run(scenario.slice(0, 5));
       const deviceId = world.devices[0]!.deviceId;
@@ -204,7 +245,7 @@ export const readStoreSuite = (label: string, open: OpenFixture, runs: number) =
       await world.run([{ op: 'register', user: 2, kind: 'static', confirmed: true }]);
       const before = (await world.events.readAll()).events.find((e) => e.eventId === 'bogus-1')!;
       const f = await fixture();
-      const first = runner({ store: world.events, readStore: f.store, batchSize: 100 }).start();
+      const first = runner({ store: world.events, readStore: f.store, batchSize: 100, undecodable: 'stop' }).start();
       const error = await first.stopped();
       expect(error?.code).toBe('undecodable-event');
       expect(error?.message).toContain(`stream "${stream}" version ${version + 1}`);
@@ -216,11 +257,11 @@ export const readStoreSuite = (label: string, open: OpenFixture, runs: number) =
       expect((await f.store.devicesOfUser('user-2')).length).toBe(0);
       await expect(first.whenCaughtUp()).rejects.toBe(error);
       // A restart stops at the very same event.
-      const second = runner({ store: world.events, readStore: f.store }).start();
+      const second = runner({ store: world.events, readStore: f.store, undecodable: 'stop' }).start();
       expect((await second.stopped())?.event).toEqual(error?.event);
     });
 
-    it('metadata that does not decode, or an event in the wrong kind of stream, stops the runner too', async () => {
+    it("metadata that does not decode, or an event in the wrong kind of stream, stops the runner too (undecodable: 'stop')", async () => {
       for (const bad of [
         { type: 'DeviceRenamed', data: { name: 'ok', at: 1 }, metadata: { actor: 'no command id' } },
         { type: 'MatchFailed', data: { devicesTried: 1, at: 1 }, metadata: { eventId: 'b', commandId: 'c', correlationId: 'c', causationId: 'c', actor: 'x' } },
@@ -228,7 +269,7 @@ export const readStoreSuite = (label: string, open: OpenFixture, runs: number) =
         const events = createMemoryEventStore();
         await events.appendToStream('otpdevice-00000000-0000-4000-8000-000000000001', [{ eventId: 'b', ...bad }], 0);
         const f = await fixture();
-        const r = runner({ store: events, readStore: f.store }).start();
+        const r = runner({ store: events, readStore: f.store, undecodable: 'stop' }).start();
         const error = await r.stopped();
         expect(error?.code).toBe('undecodable-event');
         expect(error?.message).toMatch(/stream "otpdevice-00000000-0000-4000-8000-000000000001" version 1/);

@@ -26,6 +26,7 @@
     'match-succeeded': ['Code matched', 'good'],
     'match-failed': ['No device matched the code', 'bad'],
     'match-refused': ['Match refused (throttled)', 'bad'],
+    'event-quarantined': ['Unreadable event set aside (see factorstream quarantine)', 'warn'],
   };
 
   const state = {
