@@ -235,6 +235,9 @@ export const EventMetadata = t.intersection([
     client: ClientContext,
     /** SHA-256 of the previous event of the stream (domain/chain.ts). */
     prevHash: t.string,
+    /** The id of the key that signed the event, and its MAC (domain/event-mac.ts). */
+    macKey: Digest,
+    mac: Digest,
   }),
 ]);
 export type EventMetadata = t.TypeOf<typeof EventMetadata>;

@@ -129,6 +129,9 @@ export class StoreError extends Error {
 
 // ---- vault -----------------------------------------------------------------------------------
 
+export type { EventSigner } from './event-mac.ts';
+import type { EventSigner } from './event-mac.ts';
+
 /** A keyed, constant-output-length digest of a code, bound to one device's data key. */
 export type Digester = (code: string) => string;
 
@@ -143,6 +146,17 @@ export interface Vault {
   digester(deviceId: string): Promise<Digester>;
   /** Destroys the device's data key: everything sealed under it is unrecoverable. */
   shred(deviceId: string): Promise<void>;
+  /**
+   * The signer of new events (domain/event-mac.ts): HMAC-SHA256 under a key derived from the
+   * master key, never stored in the event store. Its id is recorded in each event it signs.
+   */
+  eventSigner(): Promise<EventSigner>;
+  /**
+   * The signer of key `keyId`, the current one or one in force before a master key rotation
+   * (the vault keeps those, wrapped like data keys), to verify the events it signed; null when
+   * this vault never knew it.
+   */
+  eventVerifier(keyId: string): Promise<EventSigner | null>;
 }
 
 export class VaultError extends Error {

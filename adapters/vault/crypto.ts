@@ -4,7 +4,7 @@
  * from the data key (HKDF), so that removing a device's data key destroys all three.
  */
 import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes } from 'node:crypto';
-import { VaultError, type Digester } from '../../domain/ports.ts';
+import { VaultError, type Digester, type EventSigner } from '../../domain/ports.ts';
 
 const b64 = (b: Uint8Array) => Buffer.from(b).toString('base64url');
 const unb64 = (s: string) => Buffer.from(s, 'base64url');
@@ -45,4 +45,19 @@ export const digesterFor = (dataKey: Uint8Array): Digester => {
 export const checkMasterKey = (key: Uint8Array): void => {
   if (key.length !== MASTER_KEY_BYTES)
     throw new VaultError('wrong-master-key', `a master key must be ${MASTER_KEY_BYTES} bytes (got ${key.length})`);
+};
+
+/**
+ * The event signer of a master key: its MAC key is derived from the master key (HKDF), its id
+ * is a keyed fingerprint of that key (it names the key without revealing it).
+ */
+export const eventMacKeyOf = (master: Uint8Array): Uint8Array =>
+  new Uint8Array(hkdfSync('sha256', master, Buffer.alloc(0), 'factorstream event mac v1', 32));
+
+export const signerFor = (macKey: Uint8Array): EventSigner => {
+  const key = Buffer.from(macKey);
+  return {
+    keyId: createHmac('sha256', key).update('factorstream event mac key id v1').digest('hex').slice(0, 16),
+    mac: (text) => createHmac('sha256', key).update(text, 'utf8').digest('base64url'),
+  };
 };

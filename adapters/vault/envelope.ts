@@ -2,11 +2,15 @@
  * A Vault over any key store: per-device data keys, wrapped by a master key, kept in a
  * KeyStore (memory, SQLite or PostgreSQL). Opened data keys are cached in memory.
  *
+ * Events are signed under a MAC key derived from the master key. Each MAC key is also kept in
+ * the key store, wrapped like a data key under the row `event-mac:<key id>`, so that a master
+ * key rotation (which re-wraps every row) keeps the events signed before it verifiable.
+ *
  * The key store also keeps a check value sealed under the master key, so that a wrong
  * master key is reported as such at once instead of as tampering on every device.
  */
-import { VaultError, type Digester, type Vault } from '../../domain/ports.ts';
-import { checkMasterKey, digesterFor, newDataKey, openWith, sealWith } from './crypto.ts';
+import { VaultError, type Digester, type EventSigner, type Vault } from '../../domain/ports.ts';
+import { checkMasterKey, digesterFor, eventMacKeyOf, newDataKey, openWith, sealWith, signerFor } from './crypto.ts';
 
 export interface KeyStore {
   /** The wrapped data key; null when it was shredded; undefined when there never was one. */
@@ -28,7 +32,7 @@ export interface KeyStore {
 export interface EnvelopeVault extends Vault {
   /** Resolves once the master key has been checked against the key store; rejects if it is wrong. */
   ready(): Promise<void>;
-  /** Re-wraps every data key under a new master key; returns how many were re-wrapped. */
+  /** Re-wraps every data key (and event MAC key) under a new master key; returns how many data keys were re-wrapped. */
   rotateMaster(newMasterKey: Uint8Array): Promise<number>;
   close(): Promise<void>;
 }
@@ -36,6 +40,7 @@ export interface EnvelopeVault extends Vault {
 const CHECK_PLAINTEXT = Buffer.from('factorstream master key check v1');
 const CHECK_AAD = 'master-check';
 const keyAad = (deviceId: string) => `datakey:${deviceId}`;
+const macRow = (keyId: string) => `event-mac:${keyId}`;
 
 const verifyCheck = (master: Uint8Array, check: string): void => {
   try {
@@ -65,8 +70,36 @@ export const createEnvelopeVault = (keys: KeyStore, masterKey: Uint8Array): Enve
     return entry;
   };
 
+  const verifiers = new Map<string, EventSigner>();
+  let current: Promise<EventSigner> | null = null;
+  /** The signer of the master key in force, recorded in the key store before its first use. */
+  const eventSigner = (): Promise<EventSigner> =>
+    (current ??= (async () => {
+      await checked;
+      const key = eventMacKeyOf(master);
+      const signer = signerFor(key);
+      await keys.insert(macRow(signer.keyId), sealWith(master, key, keyAad(macRow(signer.keyId))));
+      verifiers.set(signer.keyId, signer);
+      return signer;
+    })().catch((e: unknown) => {
+      current = null;
+      throw e;
+    }));
+
   return {
     ready: () => checked,
+    eventSigner,
+    eventVerifier: async (keyId) => {
+      await checked;
+      const known = verifiers.get(keyId);
+      if (known) return known;
+      const wrapped = typeof keyId === 'string' && /^[0-9a-f]{16}$/.test(keyId) ? await keys.get(macRow(keyId)) : undefined;
+      if (wrapped === null || wrapped === undefined) return null;
+      const signer = signerFor(openWith(master, wrapped, keyAad(macRow(keyId)), `the event MAC key ${keyId}`));
+      if (signer.keyId !== keyId) throw new VaultError('tampered', `the event MAC key stored as ${keyId} is another key`);
+      verifiers.set(keyId, signer);
+      return signer;
+    },
     createDeviceKey: async (deviceId) => {
       await checked;
       const existing = await keys.get(deviceId);
@@ -91,7 +124,8 @@ export const createEnvelopeVault = (keys: KeyStore, masterKey: Uint8Array): Enve
       });
       await keys.rewrap(rewrapped, sealWith(newMasterKey, CHECK_PLAINTEXT, CHECK_AAD));
       master = newMasterKey;
-      return rewrapped.length;
+      current = null; // the next event is signed under the new master key's MAC key
+      return rewrapped.filter(([id]) => !id.startsWith('event-mac:')).length;
     },
     close: () => keys.close(),
   };

@@ -140,6 +140,33 @@ const describeKeyStore = (name: string, setup: () => Promise<{ fresh: () => () =
       for (const [i, d] of devices.entries()) expect(Buffer.from(await after.open(d, sealed[i]!)).toString()).toBe(d);
       expect((await vaultError(createEnvelopeVault(store(), oldKey).ready())).code).toBe('wrong-master-key');
     });
+
+    it('signs events under a key derived from the master key; a rotation keeps the old key verifiable', async () => {
+      const oldKey = randomBytes(32);
+      const v = createEnvelopeVault(store(), oldKey);
+      const before = await v.eventSigner();
+      expect(before.keyId).toMatch(/^[0-9a-f]{16}$/);
+      const mac = before.mac('an event');
+      expect(mac).toMatch(/^[A-Za-z0-9_-]{43}$/);
+      // Derived: the same master key gives the same key after a reopening; another gives another.
+      expect((await createEnvelopeVault(store(), oldKey).eventSigner()).mac('an event')).toBe(mac);
+      const other = await createEnvelopeVault(createMemoryKeyStore(), randomBytes(32)).eventSigner();
+      expect(other.keyId).not.toBe(before.keyId);
+      expect(other.mac('an event')).not.toBe(mac);
+      expect(mac).not.toContain(Buffer.from(oldKey).toString('base64url').slice(0, 12));
+
+      const newKey = randomBytes(32);
+      await v.rotateMaster(newKey);
+      const after = createEnvelopeVault(store(), newKey);
+      const now = await after.eventSigner();
+      expect(now.keyId).not.toBe(before.keyId);
+      // The events signed before the rotation still verify, through the key store alone.
+      const old = await after.eventVerifier(before.keyId);
+      expect(old?.mac('an event')).toBe(mac);
+      expect((await after.eventVerifier(now.keyId))?.mac('x')).toBe(now.mac('x'));
+      expect(await after.eventVerifier('0123456789abcdef')).toBeNull();
+      expect(await after.eventVerifier('not an id')).toBeNull();
+    });
   });
 
 describeKeyStore('memory', async () => ({
