@@ -68,7 +68,8 @@ export const checkMac = (e: ChainedEvent, verifiers: ReadonlyMap<string, EventSi
     : { status: 'invalid', problem: 'its MAC does not match: the event was edited or forged' };
 };
 
-const constantTimeEqual = (a: string, b: string): boolean => {
+/** Compares two MACs in time that does not depend on where they differ. */
+export const constantTimeEqual = (a: string, b: string): boolean => {
   if (a.length !== b.length) return false;
   let diff = 0;
   for (let i = 0; i < a.length; i++) diff |= a.charCodeAt(i) ^ b.charCodeAt(i);
