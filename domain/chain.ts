@@ -121,7 +121,8 @@ export const canonicalJson = (value: unknown): string => {
   }
 };
 
-const sha256 = oneShot
+/** SHA-256 of text, in hex (node:crypto's one-shot hash where it has one). */
+export const sha256 = oneShot
   ? (s: string): string => oneShot('sha256', s, 'hex')
   : (s: string): string => createHash('sha256').update(s, 'utf8').digest('hex');
 

@@ -12,17 +12,10 @@
  * deleted newest event, a truncated or removed stream, or a rewritten past changes the count
  * or the root; events appended since do not touch it (positions only grow).
  */
-import { createHash } from 'node:crypto';
 import * as t from 'io-ts';
-import { canonicalJson, eventHash, type ChainedEvent } from './chain.ts';
+import { canonicalJson, eventHash, sha256, type ChainedEvent } from './chain.ts';
 import { Instant, NonNegativeInt } from './codecs.ts';
 import { constantTimeEqual, type EventSigner } from './event-mac.ts';
-import { oneShotHash } from './one-shot-hash.ts';
-
-const oneShot = oneShotHash;
-const sha256 = oneShot
-  ? (s: string): string => oneShot('sha256', s, 'hex')
-  : (s: string): string => createHash('sha256').update(s, 'utf8').digest('hex');
 
 const Hex64 = new t.Type<string, string, unknown>(
   'sha-256 (64 hex digits)',
