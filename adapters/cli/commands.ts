@@ -9,6 +9,7 @@ import type { RegisterInput } from '../../domain/inputs.ts';
 import { parseOtpauthUri } from '../../domain/kinds/uri.ts';
 import { rotateKeyFile } from '../vault/master-key.ts';
 import { EXIT, exitFor, failed, iso, ok, type Result } from './output.ts';
+import { printable } from './printable.ts';
 import { parseHexSecret, parseInstant, parseInteger, UsageError } from './parse.ts';
 import { terminalQr, writeQrFile } from './qr.ts';
 import type { GlobalOptions, Runtime } from './runtime.ts';
@@ -59,7 +60,7 @@ const status = (v: DeviceView): string =>
     .join(', ');
 
 export const viewText = (v: DeviceView): string[] => [
-  `${v.persistentId}  "${v.name}"  user ${v.userId}`,
+  `${v.persistentId}  "${printable(v.name)}"  user ${printable(v.userId)}`,
   `  status:     ${status(v)}`,
   `  created:    ${iso(v.createdAt)}`,
   `  last used:  ${iso(v.lastUsedAt) ?? 'never'}`,
@@ -89,7 +90,7 @@ export const enroll = async (rt: Runtime, g: GlobalOptions, kind: string, o: Opt
     const algorithm = str(o, 'algorithm')?.toUpperCase() ?? uri?.algorithm;
     const tolerance =
       str(o, 'tolerance') !== undefined
-        ? parseInteger(str(o, 'tolerance')!, '--tolerance', 0, 100)
+        ? parseInteger(str(o, 'tolerance')!, '--tolerance', 0, kind === 'totp' ? 10 : 100)
         : kind === 'totp'
           ? g.config.totpTolerance
           : g.config.hotpTolerance;
@@ -102,12 +103,12 @@ export const enroll = async (rt: Runtime, g: GlobalOptions, kind: string, o: Opt
     };
     if (kind === 'totp') {
       if (str(o, 'counter') !== undefined) throw new UsageError('--counter is for hotp devices');
-      const step = str(o, 'step') !== undefined ? parseInteger(str(o, 'step')!, '--step', -1e9, 1e9) : (uri?.step ?? undefined);
-      const t0 = str(o, 't0') !== undefined ? parseInteger(str(o, 't0')!, '--t0', -1e15, 1e15) : undefined;
+      const step = str(o, 'step') !== undefined ? parseInteger(str(o, 'step')!, '--step', 1, 86_400) : (uri?.step ?? undefined);
+      const t0 = str(o, 't0') !== undefined ? parseInteger(str(o, 't0')!, '--t0', 0, 8_640_000_000_000) : undefined;
       input = { kind: 'totp', ...shared, ...(step !== undefined ? { step } : {}), ...(t0 !== undefined ? { t0 } : {}) } as RegisterInput;
     } else {
       if (str(o, 'step') !== undefined || str(o, 't0') !== undefined) throw new UsageError('--step and --t0 are for totp devices');
-      const counter = str(o, 'counter') !== undefined ? parseInteger(str(o, 'counter')!, '--counter', -1e15, 1e15) : (uri?.counter ?? undefined);
+      const counter = str(o, 'counter') !== undefined ? parseInteger(str(o, 'counter')!, '--counter', 0, Number.MAX_SAFE_INTEGER) : (uri?.counter ?? undefined);
       input = { kind: 'hotp', ...shared, ...(counter !== undefined ? { counter } : {}) } as RegisterInput;
     }
   } else if (kind === 'email' || kind === 'sms') {
@@ -118,7 +119,7 @@ export const enroll = async (rt: Runtime, g: GlobalOptions, kind: string, o: Opt
   const r = await rt.engine.register(input, commandOptions(g))();
   if (r._tag === 'Left') return engineError(r.left);
   const d = r.right;
-  const text = [`enrolled ${d.kind} device for ${userId}`, `  device id:      ${d.deviceId}`, `  persistent id:  ${d.persistentId}`];
+  const text = [`enrolled ${d.kind} device for ${printable(userId)}`, `  device id:      ${d.deviceId}`, `  persistent id:  ${d.persistentId}`];
   let qrFile: string | undefined;
   if (d.otpauthUri) {
     text.push(`  otpauth URI:    ${d.otpauthUri}`);
@@ -192,7 +193,7 @@ export const devices = async (rt: Runtime, o: Opts): Promise<Result> => {
   return unwrap(r, (list) =>
     ok(
       { command: 'devices', userId, devices: list.map(viewJson) },
-      list.length === 0 ? [`${userId} has no devices`] : list.map((v) => `${v.persistentId}  ${v.kind.padEnd(6)} "${v.name}"  ${status(v)}`),
+      list.length === 0 ? [`${printable(userId)} has no devices`] : list.map((v) => `${v.persistentId}  ${v.kind.padEnd(6)} "${printable(v.name)}"  ${status(v)}`),
     ),
   );
 };
@@ -211,7 +212,7 @@ export const describeEvent = (h: HistoryEntry): string => {
   const detail: string[] = [];
   switch (e.type) {
     case 'DeviceRegistered':
-      detail.push(`${e.data.config.kind} "${e.data.name}"${e.data.confirmed ? ' confirmed' : ''}`);
+      detail.push(`${e.data.config.kind} "${printable(e.data.name)}"${e.data.confirmed ? ' confirmed' : ''}`);
       break;
     case 'TokenVerified':
       detail.push(
@@ -237,10 +238,10 @@ export const describeEvent = (h: HistoryEntry): string => {
       break;
     default:
       for (const k of ['reason', 'name', 'kind', 'deviceId', 'devicesTried'])
-        if (d[k] !== undefined) detail.push(`${k} ${String(d[k])}`);
+        if (d[k] !== undefined) detail.push(`${k} ${printable(String(d[k]))}`);
   }
-  const client = h.metadata.client ? ` [${[h.metadata.client.ip, h.metadata.client.userAgent].filter(Boolean).join(' ')}]` : '';
-  return `${String(h.version).padStart(4)}  ${iso(e.data.at)}  ${e.type.padEnd(22)} ${detail.join(', ')}  by ${h.metadata.actor}${client}`;
+  const client = h.metadata.client ? ` [${printable([h.metadata.client.ip, h.metadata.client.userAgent].filter(Boolean).join(' '))}]` : '';
+  return `${String(h.version).padStart(4)}  ${iso(e.data.at)}  ${e.type.padEnd(22)} ${detail.join(', ')}  by ${printable(h.metadata.actor)}${client}`;
 };
 
 export const history = async (rt: Runtime, o: Opts): Promise<Result> => {
@@ -266,7 +267,7 @@ export const unlock = async (rt: Runtime, g: GlobalOptions, o: Opts): Promise<Re
   if ((device === undefined) === (user === undefined)) throw new UsageError('give --device ID (a device lock) or --user U (the match lock)');
   if (user !== undefined) {
     const r = await rt.engine.resetUserThrottle(user, reason, commandOptions(g))();
-    return unwrap(r, () => ok({ command: 'unlock', userId: user }, [`unlocked matching for ${user}`]));
+    return unwrap(r, () => ok({ command: 'unlock', userId: user }, [`unlocked matching for ${printable(user)}`]));
   }
   const r = await rt.engine.resetThrottle(device!, reason, commandOptions(g))();
   return unwrap(r, (v) => ok({ command: 'unlock', device: viewJson(v) }, [`unlocked ${v.persistentId}`]));
@@ -274,7 +275,7 @@ export const unlock = async (rt: Runtime, g: GlobalOptions, o: Opts): Promise<Re
 
 export const rename = async (rt: Runtime, g: GlobalOptions, o: Opts): Promise<Result> => {
   const r = await rt.engine.rename(need(o, 'device', '--device'), need(o, 'name', '--name'), commandOptions(g))();
-  return unwrap(r, (v) => ok({ command: 'rename', device: viewJson(v) }, [`renamed ${v.persistentId} to "${v.name}"`]));
+  return unwrap(r, (v) => ok({ command: 'rename', device: viewJson(v) }, [`renamed ${v.persistentId} to "${printable(v.name)}"`]));
 };
 
 export const remove = async (rt: Runtime, g: GlobalOptions, o: Opts): Promise<Result> => {
@@ -326,7 +327,7 @@ export const erase = async (rt: Runtime, g: GlobalOptions, o: Opts): Promise<Res
   const r = await rt.engine.eraseUser(userId, need(o, 'reason', '--reason'), commandOptions(g))();
   return unwrap(r, ({ removed }) =>
     ok({ command: 'erase', userId, removed }, [
-      `erased ${userId}: removed ${removed.length} device(s) and destroyed their keys; the history stays, and no secret, code or address in it can be read again`,
+      `erased ${printable(userId)}: removed ${removed.length} device(s) and destroyed their keys; the history stays, and no secret, code or address in it can be read again`,
     ]),
   );
 };

@@ -12,7 +12,7 @@
  * The import is idempotent: each device's command id is derived from its model label and pk,
  * so running it again registers nothing new. Keys and tokens are never printed.
  */
-import { readFileSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import type { Kind } from '../../domain/codecs.ts';
 import { decodeWith } from '../../domain/codecs.ts';
 import type { EngineError } from '../../domain/engine.ts';
@@ -22,6 +22,7 @@ import { MAX_KEY_BYTES, MIN_KEY_BYTES } from '../../domain/kinds/oath.ts';
 import { parseBackupCode } from '../../domain/kinds/token.ts';
 import { EXIT, exitFor, type Result } from './output.ts';
 import { UsageError } from './parse.ts';
+import { printable } from './printable.ts';
 import type { GlobalOptions, Runtime } from './runtime.ts';
 
 export const ORIGIN_SYSTEM = 'django-otp';
@@ -99,11 +100,46 @@ export const parseDump = (text: string, file: string): DumpRow[] => {
   });
 };
 
+/** The largest dump read (a dump of a million devices is about 300 MB; split bigger ones by model). */
+export const MAX_DUMP_BYTES = 64 * 1024 * 1024;
+
+/** Reads at most MAX_DUMP_BYTES of a file or of standard input; a bigger one is refused, not read whole. */
+const readBounded = (file: string): string => {
+  const fd = file === '-' ? 0 : openSync(file, 'r');
+  try {
+    if (fd !== 0 && fstatSync(fd).isDirectory()) throw Object.assign(new Error('EISDIR'), { code: 'EISDIR' });
+    if (fd !== 0 && fstatSync(fd).size > MAX_DUMP_BYTES) throw new TooBig();
+    const chunks: Buffer[] = [];
+    let total = 0;
+    const chunk = Buffer.alloc(1024 * 1024);
+    for (;;) {
+      let n: number;
+      try {
+        n = readSync(fd, chunk, 0, chunk.length, null);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'EAGAIN') continue;
+        if ((e as NodeJS.ErrnoException).code === 'EOF') break;
+        throw e;
+      }
+      if (n === 0) break;
+      total += n;
+      if (total > MAX_DUMP_BYTES) throw new TooBig();
+      chunks.push(Buffer.from(chunk.subarray(0, n)));
+    }
+    return Buffer.concat(chunks).toString('utf8');
+  } finally {
+    if (fd !== 0) closeSync(fd);
+  }
+};
+class TooBig extends Error {}
+
 export const readDump = (file: string): DumpRow[] => {
   let text: string;
   try {
-    text = readFileSync(file === '-' ? 0 : file, 'utf8');
+    text = readBounded(file);
   } catch (e) {
+    if (e instanceof TooBig)
+      throw new UsageError(`${file} is larger than ${MAX_DUMP_BYTES / 1024 / 1024} MiB: dump the models in parts (one dumpdata per app) and import each`);
     const code = (e as NodeJS.ErrnoException).code;
     throw new UsageError(`cannot read ${file}: ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : (code ?? 'unreadable')}`);
   }
@@ -378,9 +414,10 @@ class Fatal extends Error {
 
 type Opts = Record<string, string | boolean | undefined>;
 
-export const importDjangoOtp = async (rt: Runtime, g: GlobalOptions, file: string, o: Opts): Promise<Result> => {
+/** `rt` is null on a dry run against a store that does not exist yet: nothing is imported there. */
+export const importDjangoOtp = async (rt: Runtime | null, g: GlobalOptions, file: string, o: Opts): Promise<Result> => {
   const rows = readDump(file);
-  const plan = planImport(rows, { maxDrift: rt.engine.policy.maxDrift, ...(typeof o.userModel === 'string' ? { userModel: o.userModel } : {}) });
+  const plan = planImport(rows, { maxDrift: rt?.engine.policy.maxDrift ?? g.config.policy.maxDrift, ...(typeof o.userModel === 'string' ? { userModel: o.userModel } : {}) });
   if (plan.devices.length === 0)
     throw new UsageError(`${file} holds no django-otp devices (rows of ${Object.keys(DEVICE_MODELS).join(', ')}); make it with ${DUMP_HINT}`);
   const dryRun = o.dryRun === true;
@@ -397,6 +434,10 @@ export const importDjangoOtp = async (rt: Runtime, g: GlobalOptions, file: strin
     const commandId = importCommandId(p.reference);
     const deviceId = deviceIdFor(commandId);
     const ids = { deviceId, persistentId: persistentId(p.input.kind, deviceId) };
+    if (rt === null) {
+      reports.push({ ...base, ...ids, status: 'would-import', ...(p.tokens ? { tokens: p.tokens.length } : {}) });
+      continue;
+    }
     try {
       const existing = await rt.engine.device(deviceId)();
       if (existing._tag === 'Right') {
@@ -450,7 +491,7 @@ export const importDjangoOtp = async (rt: Runtime, g: GlobalOptions, file: strin
     ...reports.flatMap((r) => [
       `  ${label[r.status].padEnd(16)} ${r.reference}` +
         (r.persistentId ? ` -> ${r.persistentId}` : '') +
-        (r.userId !== null ? `  user ${r.userId}${r.userFrom === 'pk' ? ' (Django user id)' : ''}` : '') +
+        (r.userId !== null ? `  user ${printable(r.userId)}${r.userFrom === 'pk' ? ' (Django user id)' : ''}` : '') +
         (r.tokens !== undefined ? `  ${r.tokens} token(s)` : '') +
         (r.reason ? `: ${r.reason}` : ''),
       ...(r.notes ?? []).map((n) => `      note: ${n}`),

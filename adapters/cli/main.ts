@@ -4,6 +4,7 @@
  * delivery failure. Errors are one line on stderr, or a JSON object with --json; never a
  * stack trace, never a secret.
  */
+import { existsSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { StoreError, VaultError } from '../../domain/ports.ts';
 import { ProjectionError } from '../../projections/errors.ts';
@@ -15,7 +16,7 @@ import { quarantine, replay, stats } from './read-side.ts';
 import { DUMP_HINT, importDjangoOtp } from './django-import.ts';
 import { EXIT, failed, oneLine, type Result } from './output.ts';
 import { loadConfig, parseInstant, UsageError } from './parse.ts';
-import { openRuntime, type GlobalOptions, type Runtime } from './runtime.ts';
+import { checkSqliteTarget, openRuntime, sqliteFile, type GlobalOptions, type Runtime } from './runtime.ts';
 
 export interface Io {
   readonly stdout: (s: string) => void;
@@ -31,13 +32,15 @@ const defaultIo: Io = {
 
 type Opts = Record<string, string | boolean | undefined>;
 type Handler = (rt: Runtime, g: GlobalOptions, o: Opts, args: string[]) => Promise<Result>;
+type NullableHandler = (rt: Runtime | null, g: GlobalOptions, o: Opts, args: string[]) => Promise<Result>;
 
 const globalOptions = (raw: Opts, env: NodeJS.ProcessEnv): GlobalOptions => {
-  const now = (raw.now as string | undefined) ?? env.FACTORSTREAM_NOW;
+  // --now "" is refused (it is a mistake, not "the real time"); an empty variable is unset.
+  const now = typeof raw.now === 'string' ? raw.now : env.FACTORSTREAM_NOW || undefined;
   return {
     store: (raw.store as string | undefined) ?? env.FACTORSTREAM_STORE ?? 'sqlite:./factorstream.db',
     ...(((raw.vault as string | undefined) ?? env.FACTORSTREAM_VAULT) ? { vault: ((raw.vault as string | undefined) ?? env.FACTORSTREAM_VAULT)! } : {}),
-    ...(now ? { now: parseInstant(now, '--now') } : {}),
+    ...(now !== undefined ? { now: parseInstant(now, typeof raw.now === 'string' ? '--now' : 'FACTORSTREAM_NOW') } : {}),
     ...(((raw.actor as string | undefined) ?? env.FACTORSTREAM_ACTOR) ? { actor: ((raw.actor as string | undefined) ?? env.FACTORSTREAM_ACTOR)! } : {}),
     config: loadConfig((raw.config as string | undefined) ?? env.FACTORSTREAM_CONFIG),
   };
@@ -73,7 +76,12 @@ export const main = async (argv: readonly string[], io: Io = defaultIo): Promise
       outputError: () => {},
     });
 
-  const action = (handler: Handler) => async (...args: unknown[]) => {
+  /**
+   * `handler` runs on an opened runtime. With `writesNothing` (a dry run), the runtime is opened
+   * without creating a key file, and a SQLite store that does not exist yet is not created:
+   * the handler gets null.
+   */
+  const action = (handler: Handler, writesNothing: (o: Opts) => boolean = () => false) => async (...args: unknown[]) => {
     const command = args[args.length - 1] as Command;
     const all = command.optsWithGlobals() as Opts;
     json ||= all.json === true;
@@ -81,9 +89,18 @@ export const main = async (argv: readonly string[], io: Io = defaultIo): Promise
     let rt: Runtime | null = null;
     try {
       const g = globalOptions(all, io.env);
-      rt = await openRuntime(g);
+      const opts = { ...(command.opts() as Opts), json };
+      if (writesNothing(opts)) {
+        const file = sqliteFile(g.store);
+        if (file !== null && !existsSync(file)) {
+          checkSqliteTarget(g.store, '--store');
+          out.result = await (handler as unknown as NullableHandler)(null, g, opts, positional);
+          return;
+        }
+      }
+      rt = await openRuntime(g, undefined, { createKey: !writesNothing(opts) });
       for (const n of rt.notices) io.stderr(`factorstream: ${n}\n`);
-      out.result = await handler(rt, g, { ...(command.opts() as Opts), json }, positional);
+      out.result = await handler(rt, g, opts, positional);
     } catch (e) {
       out.result = fromThrown(e);
     } finally {
@@ -194,7 +211,7 @@ export const main = async (argv: readonly string[], io: Io = defaultIo): Promise
     .argument('<file>', 'the dumpdata JSON file (- for standard input)')
     .option('--user-model <label>', "the label of the dump's user rows (AUTH_USER_MODEL)", 'auth.user')
     .option('--dry-run', 'report what would be imported, and write nothing')
-    .action(action((rt, g, o, [file]) => importDjangoOtp(rt, g, file!, o)));
+    .action(action((rt, g, o, [file]) => importDjangoOtp(rt, g, file!, o), (o) => o.dryRun === true));
 
   program
     .command('stats')

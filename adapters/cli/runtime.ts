@@ -3,6 +3,8 @@
  * code sender, and an engine with the --config policy and the --now clock.
  */
 import { randomBytes } from 'node:crypto';
+import { existsSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { createEngine, type Engine } from '../../domain/engine.ts';
 import { VaultError, type Clock, type EventStore, type TokenSender } from '../../domain/ports.ts';
 import { createSender } from '../delivery/factory.ts';
@@ -37,6 +39,25 @@ export interface Runtime {
 
 const sqlitePath = (url: string): string | null => (url.startsWith('sqlite:') ? url.slice('sqlite:'.length) : null);
 
+/** The file of a sqlite:PATH URL that names one on disk (not :memory:), or null. */
+export const sqliteFile = (url: string): string | null => {
+  const path = sqlitePath(url.trim());
+  return path === null || path === '' || path === ':memory:' || path.startsWith('//') ? null : path;
+};
+
+/**
+ * A sqlite:PATH in a directory that does not exist, or naming a directory, is bad input, named
+ * before anything is opened: nothing (no empty database, no key file) is left behind.
+ */
+export const checkSqliteTarget = (url: string, option: string): void => {
+  const path = sqliteFile(url);
+  if (path === null) return;
+  const dir = dirname(resolve(path));
+  if (!existsSync(dir)) throw new UsageError(`${option} ${url}: the directory ${dir} does not exist; create it first`);
+  if (!statSync(dir).isDirectory()) throw new UsageError(`${option} ${url}: ${dir} is not a directory`);
+  if (existsSync(path) && statSync(path).isDirectory()) throw new UsageError(`${option} ${url} names a directory, not a database file`);
+};
+
 /** The key store URL: --vault, or the event store itself when it is SQLite or PostgreSQL. */
 export const keyStoreUrlFor = (o: GlobalOptions): string => {
   if (o.vault) return o.vault;
@@ -54,11 +75,11 @@ const openKeyStore = (url: string): KeyStore => {
   throw new UsageError(`unsupported key store "${url.replace(/:[^:@/]*@/, ':***@')}": use sqlite:PATH or postgres://…`);
 };
 
-const masterKeyFor = (keyStoreUrl: string, notices: string[]): MasterKey => {
+const masterKeyFor = (keyStoreUrl: string, notices: string[], create: boolean): MasterKey => {
   if (keyStoreUrl === 'memory:' || keyStoreUrl === 'sqlite::memory:')
     return { key: randomBytes(32), source: 'env', created: true };
   const path = sqlitePath(keyStoreUrl);
-  const master = loadMasterKey(path !== null ? { defaultFile: `${path}.key`, create: true } : {});
+  const master = loadMasterKey(path !== null ? { defaultFile: `${path}.key`, create } : {});
   if (master.created && master.path)
     notices.push(
       `created the master key file ${master.path} (mode 0600). Keep it safe and back it up: without it the secrets in ${path} cannot be opened.`,
@@ -68,15 +89,22 @@ const masterKeyFor = (keyStoreUrl: string, notices: string[]): MasterKey => {
   return master;
 };
 
-export const openRuntime = async (o: GlobalOptions, senderOverride?: TokenSender): Promise<Runtime> => {
+export interface OpenOptions {
+  /** Create the master key file when there is none (default true; false for a dry run). */
+  readonly createKey?: boolean;
+}
+
+export const openRuntime = async (o: GlobalOptions, senderOverride?: TokenSender, open: OpenOptions = {}): Promise<Runtime> => {
   const notices: string[] = [];
+  checkSqliteTarget(o.store, '--store');
+  if (o.vault) checkSqliteTarget(o.vault, '--vault');
   // The store first: a bad --store is reported as such, before any word about keys.
   const store = await openEventStore(o.store);
   let keys: KeyStore | undefined;
   try {
     const keyStoreUrl = keyStoreUrlFor(o);
     keys = openKeyStore(keyStoreUrl);
-    let master = masterKeyFor(keyStoreUrl, notices);
+    let master = masterKeyFor(keyStoreUrl, notices, open.createKey ?? true);
     let vault = createEnvelopeVault(keys, master.key);
     try {
       await vault.ready();

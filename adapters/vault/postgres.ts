@@ -13,7 +13,7 @@ const ident = (name: string) => {
 };
 
 export const createPostgresKeyStore = (options: { connectionString?: string; pool?: pg.Pool; schema?: string }): KeyStore => {
-  const pool = options.pool ?? new pg.Pool({ connectionString: options.connectionString, max: 4 });
+  const pool = options.pool ?? new pg.Pool({ connectionString: options.connectionString, max: 4, connectionTimeoutMillis: 10_000 });
   const ownPool = options.pool === undefined;
   // An idle connection the server closes (a restart, an administrator) makes the pool emit
   // 'error'; without a listener that would end the process. The pool drops the connection and

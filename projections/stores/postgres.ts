@@ -59,7 +59,7 @@ export const createPostgresReadStore = async (o: PostgresReadStoreOptions): Prom
           cause: error,
         });
   const t: Tables = (name) => `${quoteIdent(schema)}.${name}`;
-  const pool = new pg.Pool({ connectionString: o.connectionString, max: o.poolSize ?? 4 });
+  const pool = new pg.Pool({ connectionString: o.connectionString, max: o.poolSize ?? 4, connectionTimeoutMillis: 10_000 });
   pool.on('error', () => undefined); // an idle client's error: the pool drops it
   const claims = new Set<() => Promise<void>>();
   let closed = false;

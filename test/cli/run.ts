@@ -19,6 +19,16 @@ export interface CliResult {
   readonly json: Record<string, any> | null;
 }
 
+/** stdout parsed as JSON when --json was given (null if it was not JSON). */
+export const jsonOf = (args: readonly string[], stdout: string): Record<string, any> | null => {
+  if (!args.includes('--json')) return null;
+  try {
+    return JSON.parse(stdout) as Record<string, any>;
+  } catch {
+    return null;
+  }
+};
+
 /** The environment of every run: the caller's, minus anything that would change the CLI's behaviour. */
 const baseEnv = (): NodeJS.ProcessEnv => {
   const env: NodeJS.ProcessEnv = {};
@@ -42,16 +52,7 @@ export const runCli = (
     child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     child.on('error', reject);
     child.stdin.end(options.input ?? '');
-    child.on('close', (code) => {
-      let json: Record<string, any> | null = null;
-      if (args.includes('--json'))
-        try {
-          json = JSON.parse(stdout) as Record<string, any>;
-        } catch {
-          json = null;
-        }
-      resolvePromise({ code, stdout, stderr, json });
-    });
+    child.on('close', (code) => resolvePromise({ code, stdout, stderr, json: jsonOf(args, stdout) }));
   });
 
 /** A temporary directory with a CLI bound to a SQLite file in it (`--store sqlite:<dir>/fs.db`). */
