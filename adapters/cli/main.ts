@@ -261,6 +261,10 @@ export const main = async (argv: readonly string[], io: Io = defaultIo): Promise
     .option('--port <n>', 'port to listen on, 0 for any free one (env FACTORSTREAM_HTTP_PORT; default 8470)')
     .option('--read-store <url>', 'where the read models live (env FACTORSTREAM_READ_STORE; default: the event store when it is SQL)')
     .option('--insecure-local', 'serve without an admin token, on a loopback address only (env FACTORSTREAM_INSECURE_LOCAL=1)')
+    .option(
+      '--trust-proxy <header>',
+      "behind a reverse proxy: the header it puts the client's address in, e.g. X-Forwarded-For (env FACTORSTREAM_TRUSTED_PROXY; default: none, the socket's address)",
+    )
     .hook('preAction', (c) => checkServeAccess(c.opts() as Opts, io.env))
     .action(action((rt, g, o) => serveDashboard(rt, g, o, io)));
 

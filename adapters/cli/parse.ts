@@ -29,7 +29,8 @@ export const parseInstant = (value: string, option: string): number => {
   let ms = Number.NaN;
   if (/^@-?\d+(\.\d+)?$/.test(v)) ms = Math.round(Number(v.slice(1)) * 1000);
   else if (/^\d{4}-\d{2}-\d{2}([T ][0-9:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(v)) ms = Date.parse(v);
-  else throw new UsageError(`${option} must be an ISO-8601 time like 2026-11-28T12:00:00Z or @<unix seconds> (got ${quoted(value, 40)})`);
+  if (Number.isNaN(ms))
+    throw new UsageError(`${option} must be an ISO-8601 time like 2026-11-28T12:00:00Z or @<unix seconds> (got ${quoted(value, 40)})`);
   if (!Number.isSafeInteger(ms) || ms < INSTANT_BOUNDS.min || ms > INSTANT_BOUNDS.max)
     throw new UsageError(`${option} must be from 1970-01-01T00:00:00Z to 9999-12-31T23:59:59Z (got ${quoted(value, 40)})`);
   return ms;

@@ -34,6 +34,7 @@ import type { ProjectionRunner } from '../../projections/runner.ts';
 import { deviceStateAfter, deviceStateAt } from '../../projections/time-travel.ts';
 import { loadAssets } from './assets.ts';
 import { bearerToken, sameToken, tokenFingerprint, type TicketIssuer } from './auth.ts';
+import { createAuthBackoff, type AuthBackoff, type RefusedAttempt } from './backoff.ts';
 import { HttpError, badInput, errorBody, fromEngineError, fromThrown } from './errors.ts';
 import {
   RemoveBody,
@@ -68,6 +69,16 @@ export interface AppDeps {
   readonly log: (line: string) => void;
   /** How long an admin command waits for the read model to show it (default 5 s). */
   readonly projectionWaitMs?: number;
+  /** Wrong admin tokens slowed per client address (default: backoff.ts's BACKOFF). */
+  readonly backoff?: AuthBackoff;
+  /**
+   * The request header a trusted reverse proxy puts the client's address in (e.g.
+   * X-Forwarded-For: its last entry is the one the proxy saw). Without it, the socket's address
+   * is the client's, and no header is believed.
+   */
+  readonly trustedProxyHeader?: string;
+  /** Called for each wrong admin token (after the server log line), e.g. to record it as an event. */
+  readonly onTokenRefused?: (attempt: RefusedAttempt) => void;
 }
 
 export interface DashboardApp {
@@ -108,6 +119,19 @@ export const createDashboardApp = (d: AppDeps): DashboardApp => {
   const readSide = createReadSide(d.readStore, { policy: d.policy, now: () => d.clock.now() });
   const assets = loadAssets();
   const defaultActor = d.access.mode === 'token' ? `admin:${tokenFingerprint(d.access.token)}` : 'admin:insecure-local';
+  const backoff = d.backoff ?? createAuthBackoff();
+  const proxyHeader = d.trustedProxyHeader?.trim().toLowerCase() || null;
+
+  /** The client's address: from the trusted proxy's header when one is configured and sent, else the socket's. */
+  const clientAddress = (c: C): string | undefined => {
+    if (proxyHeader !== null) {
+      const forwarded = c.req.header(proxyHeader);
+      const last = forwarded?.split(',').pop()?.trim();
+      const clean = clientText(last, 64);
+      if (clean !== undefined) return clean;
+    }
+    return clientText(c.env?.incoming?.socket?.remoteAddress, 64);
+  };
   const streams = new Set<() => void>();
   const waitMs = d.projectionWaitMs ?? 5_000;
 
@@ -145,6 +169,7 @@ export const createDashboardApp = (d: AppDeps): DashboardApp => {
   app.onError((e, c) => {
     const h = fromThrown(e, d.log);
     if (h.status === 401) c.header('WWW-Authenticate', 'Bearer realm="factorstream"');
+    if (h.retryAfterSeconds !== undefined) c.header('Retry-After', String(h.retryAfterSeconds));
     return c.json(errorBody(h), h.status);
   });
   app.notFound((c) =>
@@ -165,10 +190,33 @@ export const createDashboardApp = (d: AppDeps): DashboardApp => {
   app.use('/api/*', async (c, next) => {
     if (c.req.path === '/api/events') return next();
     if (d.access.mode === 'token') {
+      const address = clientAddress(c) ?? 'unknown';
+      const admission = await backoff.admit(address);
+      if (!admission.admitted) {
+        const seconds = Math.max(1, Math.ceil(admission.retryAfterMs / 1000));
+        throw new HttpError(
+          429,
+          'too-many-attempts',
+          `${admission.failureCount} wrong admin token(s) from this address: the next attempt is looked at in ${seconds} s`,
+          { retryAfterSeconds: seconds },
+        );
+      }
       const presented = bearerToken(c.req.header('authorization'));
+      // No token at all is no guess: it is refused without counting.
+      const refused = admission.settle(presented === null ? null : sameToken(presented, d.access.token));
       if (presented === null)
         throw new HttpError(401, 'unauthorized', 'this endpoint needs the admin token: send the header Authorization: Bearer <FACTORSTREAM_ADMIN_TOKEN>');
-      if (!sameToken(presented, d.access.token)) throw new HttpError(401, 'unauthorized', 'the admin token is not valid');
+      if (refused !== null) {
+        d.log(
+          `wrong admin token from ${address}: ${refused.failureCount} failure(s) in a row; its next attempt is looked at after ${refused.delayMs / 1000} s`,
+        );
+        try {
+          d.onTokenRefused?.(refused);
+        } catch {
+          // Recording is best effort: the refusal stands either way.
+        }
+        throw new HttpError(401, 'unauthorized', 'the admin token is not valid');
+      }
     }
     if (c.req.method === 'POST') {
       requireJson(c.req.header('content-type'));
@@ -187,7 +235,7 @@ export const createDashboardApp = (d: AppDeps): DashboardApp => {
   /** Who acts (X-Factorstream-Actor, else the token's fingerprint) and from where. */
   const commandOptions = (c: C): Options & { actor: string } => {
     const actor = actorHeader(c.req.header('x-factorstream-actor')) ?? defaultActor;
-    const ip = clientText(c.env?.incoming?.socket?.remoteAddress, 64);
+    const ip = clientAddress(c);
     const userAgent = clientText(c.req.header('user-agent'), 512);
     const client = { ...(ip ? { ip } : {}), ...(userAgent ? { userAgent } : {}) };
     return { actor, ...(Object.keys(client).length > 0 ? { client } : {}) };

@@ -1,6 +1,6 @@
 /**
  * Every error leaves the server as `{"error": {"code", "message"}}` with the status that fits:
- * 400 bad input, 401 no or wrong token, 403 refused origin or host, 404 unknown device or
+ * 400 bad input, 401 no or wrong token, 429 too many wrong tokens (with Retry-After), 403 refused origin or host, 404 unknown device or
  * endpoint, 409 a command the device's state does not allow (removed), 413/415 bad body,
  * 500 a fault, 503 a store that failed. Never a stack trace; never a secret.
  */
@@ -15,9 +15,13 @@ export class HttpError extends Error {
     readonly status: ContentfulStatusCode,
     readonly code: string,
     message: string,
+    options: { readonly retryAfterSeconds?: number } = {},
   ) {
     super(message);
+    if (options.retryAfterSeconds !== undefined) this.retryAfterSeconds = options.retryAfterSeconds;
   }
+  /** Sent as Retry-After (a 429). */
+  readonly retryAfterSeconds?: number;
 }
 
 export const badInput = (message: string): HttpError => new HttpError(400, 'invalid-input', message);

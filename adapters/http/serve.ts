@@ -39,6 +39,7 @@ interface ServeSettings {
   readonly portText: string | undefined;
   readonly insecureLocal: boolean;
   readonly adminToken: string | null;
+  readonly trustedProxyHeader: string | undefined;
 }
 
 const settingsOf = (o: Opts, env: NodeJS.ProcessEnv): ServeSettings => {
@@ -48,6 +49,7 @@ const settingsOf = (o: Opts, env: NodeJS.ProcessEnv): ServeSettings => {
     portText: str('port') ?? env.FACTORSTREAM_HTTP_PORT,
     insecureLocal: o.insecureLocal === true || env.FACTORSTREAM_INSECURE_LOCAL === '1',
     adminToken: env.FACTORSTREAM_ADMIN_TOKEN || null,
+    trustedProxyHeader: str('trustProxy') ?? (env.FACTORSTREAM_TRUSTED_PROXY || undefined),
   };
 };
 
@@ -73,7 +75,7 @@ export const serveDashboard = async (
   stop: () => Promise<unknown> = untilSignal,
 ): Promise<Result> => {
   const str = (k: string) => (typeof o[k] === 'string' ? (o[k] as string) : undefined);
-  const { host, portText, insecureLocal, adminToken } = settingsOf(o, io.env);
+  const { host, portText, insecureLocal, adminToken, trustedProxyHeader } = settingsOf(o, io.env);
 
   let readStore: ReadStore | null = null;
   try {
@@ -93,6 +95,7 @@ export const serveDashboard = async (
       policy: rt.engine.policy,
       clock: rt.clock,
       log: (line) => io.stderr(`factorstream: ${line}\n`),
+      ...(trustedProxyHeader === undefined ? {} : { trustedProxyHeader }),
     });
     const mode = adminToken ? 'token' : 'insecure-local';
     io.stdout(

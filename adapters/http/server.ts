@@ -17,6 +17,7 @@ import { createProjectionRunner, type ProjectionRunner } from '../../projections
 import { systemClock } from '../system.ts';
 import { createDashboardApp, type Access } from './app.ts';
 import { MIN_TOKEN_LENGTH, createTicketIssuer } from './auth.ts';
+import type { AuthBackoff, RefusedAttempt } from './backoff.ts';
 import { createChangeFeed } from './live.ts';
 
 export const DEFAULT_HOST = '127.0.0.1';
@@ -51,7 +52,16 @@ export interface DashboardOptions {
   /** How often open pages are told about applied events, at most. Default 100 ms. */
   readonly feedIntervalMs?: number;
   readonly projectionWaitMs?: number;
+  /** The header a trusted reverse proxy gives the client's address in (e.g. X-Forwarded-For); default none: the socket's address. */
+  readonly trustedProxyHeader?: string;
+  /** Wrong admin tokens slowed per client address (default backoff.ts's BACKOFF). */
+  readonly backoff?: AuthBackoff;
+  /** Called for each wrong admin token, after the log line (e.g. to append it to the audit log). */
+  readonly onTokenRefused?: (attempt: RefusedAttempt) => void;
 }
+
+/** An HTTP header name (RFC 9110 token characters). */
+const HEADER_NAME = /^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$/;
 
 export interface Dashboard {
   readonly url: string;
@@ -115,6 +125,8 @@ export const startDashboard = async (o: DashboardOptions): Promise<Dashboard> =>
   const port = o.port ?? DEFAULT_PORT;
   if (!Number.isSafeInteger(port) || port < 0 || port > 65_535) throw new DashboardConfigError(`the port must be 0–65535 (got ${port})`);
   const access = accessFor({ adminToken: o.adminToken ?? null, insecureLocal: o.insecureLocal ?? false, host });
+  if (o.trustedProxyHeader !== undefined && !HEADER_NAME.test(o.trustedProxyHeader))
+    throw new DashboardConfigError(`the trusted-proxy header must be a header name like X-Forwarded-For (got "${o.trustedProxyHeader.slice(0, 64).replace(/[^\x20-\x7e]/g, '?')}")`);
   const log = o.log ?? ((line: string) => void process.stderr.write(`factorstream http: ${line}\n`));
 
   const ownRunner = o.runner === undefined;
@@ -143,6 +155,9 @@ export const startDashboard = async (o: DashboardOptions): Promise<Dashboard> =>
     allowedHosts: () => allowed,
     log,
     ...(o.projectionWaitMs === undefined ? {} : { projectionWaitMs: o.projectionWaitMs }),
+    ...(o.trustedProxyHeader === undefined ? {} : { trustedProxyHeader: o.trustedProxyHeader }),
+    ...(o.backoff === undefined ? {} : { backoff: o.backoff }),
+    ...(o.onTokenRefused === undefined ? {} : { onTokenRefused: o.onTokenRefused }),
   });
   const server = createAdaptorServer({ fetch: app.fetch, hostname: host }) as Server;
 

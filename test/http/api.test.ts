@@ -5,6 +5,7 @@
 import { request as httpRequest } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTicketIssuer, sameToken, tokenFingerprint } from '../../adapters/http/auth.ts';
+import { createAuthBackoff } from '../../adapters/http/backoff.ts';
 import type { Dashboard } from '../../adapters/http/server.ts';
 import { createEngine } from '../../domain/engine.ts';
 import { StoreError, type EventStore } from '../../domain/ports.ts';
@@ -76,7 +77,9 @@ const expectSecurityHeaders = (r: Reply) => {
 
 beforeAll(async () => {
   h = createHarness();
-  d = await h.serve();
+  // Wrong tokens here are answered at once, so that the next test's right token is not held
+  // back: the back-off itself is tested in hostile.test.ts.
+  d = await h.serve({ backoff: createAuthBackoff({ maxDelayMs: 0 }) });
   s = await seed(h);
   await d.runner.whenCaughtUp();
 });
