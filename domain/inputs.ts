@@ -91,12 +91,14 @@ export const HotpInput = t.intersection([
 
 export const StaticInput = t.intersection([t.type({ kind: t.literal('static'), userId: UserId }), t.partial(common)]);
 
-/** E-mail address: a pragmatic check (one "@", no spaces, 3–254 chars); the message never repeats it. */
+/** E-mail address: a pragmatic check (one "@", no spaces or control characters, 3–254 chars); the message never repeats it. */
+// eslint-disable-next-line no-control-regex
+const EMAIL = /^[^\s@\u0000-\u001f\u007f]+@[^\s@\u0000-\u001f\u007f]+$/u;
 const EmailAddress = new t.Type<string, string, unknown>(
   'destination',
-  (u): u is string => typeof u === 'string' && /^[^\s@]+@[^\s@]+$/.test(u) && u.length <= 254,
+  (u): u is string => typeof u === 'string' && u.length <= 254 && EMAIL.test(u),
   (u, c) =>
-    typeof u === 'string' && /^[^\s@]+@[^\s@]+$/.test(u) && u.length <= 254
+    typeof u === 'string' && u.length <= 254 && EMAIL.test(u)
       ? t.success(u)
       : t.failure(u, c, 'destination must be an e-mail address like name@example.com'),
   t.identity,

@@ -53,7 +53,11 @@ export interface ParsedUri {
 }
 
 /** Parses an otpauth:// URI. Errors never echo the URI (it holds the secret). */
+/** Longer than any URI an authenticator app makes or a QR code holds. */
+export const MAX_URI_LENGTH = 4096;
+
 export const parseOtpauthUri = (uri: string): Either<string, ParsedUri> => {
+  if (uri.length > MAX_URI_LENGTH) return left(`the otpauth URI is longer than ${MAX_URI_LENGTH} characters (got ${uri.length})`);
   let parsed: ReturnType<typeof parse>;
   try {
     parsed = parse(uri);
