@@ -10,7 +10,7 @@ import { hotpCode } from '../../domain/kinds/oath.ts';
 import type { Delivery, TokenSender } from '../../domain/ports.ts';
 import { createConsoleSender } from '../delivery/console.ts';
 import { describeEvent } from './commands.ts';
-import type { Io } from './main.ts';
+import type { Io } from './io.ts';
 import { EXIT, iso, type Result } from './output.ts';
 import { terminalQr } from './qr.ts';
 import type { GlobalOptions, Runtime } from './runtime.ts';

@@ -3,7 +3,7 @@
  * code sender, and an engine with the --config policy and the --now clock.
  */
 import { randomBytes } from 'node:crypto';
-import { createEngine, type Engine } from '../../domain/engine.ts';
+import { createEngine, type Engine } from '../../app/engine.ts';
 import { VaultError, type Clock, type EventStore, type TokenSender } from '../../domain/ports.ts';
 import { createSender } from '../delivery/factory.ts';
 import { systemClock, systemRandom } from '../system.ts';
