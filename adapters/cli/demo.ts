@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { base32 } from '@otplib/plugin-base32-scure';
-import { createEngine, type Engine } from '../../domain/engine.ts';
+import { createEngine, type Engine } from '../../app/engine.ts';
 import { hotpCode } from '../../domain/kinds/oath.ts';
 import type { Delivery, TokenSender } from '../../domain/ports.ts';
 import { createConsoleSender } from '../delivery/console.ts';
