@@ -1,21 +1,7 @@
 /**
- * factorstream's public API.
+ * The pure domain: events, deciders, policies, kinds and ids. The engine that drives it
+ * through the ports is app/ (app/index.ts: domain and engine together).
  */
-export { createEngine } from './engine.ts';
-export type {
-  BackupCodes,
-  ChallengeOutcome,
-  DeviceView,
-  Engine,
-  EngineError,
-  EngineErrorCode,
-  EngineOptions,
-  HistoryEntry,
-  MatchOutcome,
-  Options,
-  Registered,
-  VerifyOutcome,
-} from './engine.ts';
 export * from './ports.ts';
 export * from './events.ts';
 export { decide, type DecideContext } from './decide.ts';

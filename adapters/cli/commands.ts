@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Either } from 'fp-ts/lib/Either.js';
 import { createChainVerifier, type ChainBreak } from '../../domain/chain.ts';
-import type { DeviceView, EngineError, HistoryEntry, Options, VerifyOutcome } from '../../domain/engine.ts';
+import type { DeviceView, EngineError, HistoryEntry, Options, VerifyOutcome } from '../../app/engine.ts';
 import type { RegisterInput } from '../../domain/inputs.ts';
 import { parseOtpauthUri } from '../../domain/kinds/uri.ts';
 import { rotateKeyFile } from '../vault/master-key.ts';

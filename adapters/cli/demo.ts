@@ -5,12 +5,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import { base32 } from '@otplib/plugin-base32-scure';
-import { createEngine, type Engine } from '../../domain/engine.ts';
+import { createEngine, type Engine } from '../../app/engine.ts';
 import { hotpCode } from '../../domain/kinds/oath.ts';
 import type { Delivery, TokenSender } from '../../domain/ports.ts';
 import { createConsoleSender } from '../delivery/console.ts';
 import { describeEvent } from './commands.ts';
-import type { Io } from './main.ts';
+import type { Io } from './io.ts';
 import { EXIT, iso, type Result } from './output.ts';
 import { terminalQr } from './qr.ts';
 import type { GlobalOptions, Runtime } from './runtime.ts';

@@ -15,7 +15,7 @@
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import type { Kind } from '../../domain/codecs.ts';
 import { decodeWith } from '../../domain/codecs.ts';
-import type { EngineError } from '../../domain/engine.ts';
+import type { EngineError } from '../../app/engine.ts';
 import { deviceIdFor, persistentId } from '../../domain/ids.ts';
 import { registerInputCodecs, type RegisterInput } from '../../domain/inputs.ts';
 import { MAX_KEY_BYTES, MIN_KEY_BYTES } from '../../domain/kinds/oath.ts';

@@ -17,12 +17,7 @@ import { DUMP_HINT, importDjangoOtp } from './django-import.ts';
 import { EXIT, failed, oneLine, type Result } from './output.ts';
 import { loadConfig, parseInstant, UsageError } from './parse.ts';
 import { checkSqliteTarget, openRuntime, sqliteFile, type GlobalOptions, type Runtime } from './runtime.ts';
-
-export interface Io {
-  readonly stdout: (s: string) => void;
-  readonly stderr: (s: string) => void;
-  readonly env: NodeJS.ProcessEnv;
-}
+import type { Io } from './io.ts';
 
 const defaultIo: Io = {
   stdout: (s) => process.stdout.write(s),

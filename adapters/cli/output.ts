@@ -3,7 +3,7 @@
  * text for people. Exit codes: 0 success, 1 verification rejected or refused, 2 bad usage or
  * input, 3 store or delivery failure.
  */
-import type { EngineError } from '../../domain/engine.ts';
+import type { EngineError } from '../../app/engine.ts';
 
 export const EXIT = { ok: 0, rejected: 1, usage: 2, failure: 3 } as const;
 

@@ -12,7 +12,7 @@ import {
   type ProjectionRunner,
   type ReadStore,
 } from '../../projections/index.ts';
-import type { Io } from './main.ts';
+import type { Io } from './io.ts';
 import { iso, ok, type Result } from './output.ts';
 import { parseInteger } from './parse.ts';
 import type { GlobalOptions, Runtime } from './runtime.ts';

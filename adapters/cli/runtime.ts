@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { createEngine, type Engine } from '../../domain/engine.ts';
+import { createEngine, type Engine } from '../../app/engine.ts';
 import { VaultError, type Clock, type EventStore, type TokenSender } from '../../domain/ports.ts';
 import { createSender } from '../delivery/factory.ts';
 import { systemClock, systemRandom } from '../system.ts';

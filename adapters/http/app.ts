@@ -25,7 +25,7 @@ import type * as t from 'io-ts';
 import { Hono, type Context } from 'hono';
 import type { HttpBindings } from '@hono/node-server';
 import { streamSSE } from 'hono/streaming';
-import type { Engine, EngineError, Options } from '../../domain/engine.ts';
+import type { Engine, EngineError, Options } from '../../app/engine.ts';
 import type { Clock, EventStore } from '../../domain/ports.ts';
 import type { Policy } from '../../domain/policies/policy.ts';
 import { createReadSide } from '../../projections/read-side.ts';

@@ -5,7 +5,7 @@
  * 500 a fault, 503 a store that failed. Never a stack trace; never a secret.
  */
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
-import type { EngineError } from '../../domain/engine.ts';
+import type { EngineError } from '../../app/engine.ts';
 import { StoreError, VaultError } from '../../domain/ports.ts';
 import { ProjectionError } from '../../projections/errors.ts';
 

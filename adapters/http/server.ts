@@ -9,7 +9,7 @@
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { createAdaptorServer } from '@hono/node-server';
-import type { Engine } from '../../domain/engine.ts';
+import type { Engine } from '../../app/engine.ts';
 import type { Clock, EventStore } from '../../domain/ports.ts';
 import type { Policy } from '../../domain/policies/policy.ts';
 import type { ReadStore } from '../../projections/read-store.ts';

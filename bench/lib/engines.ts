@@ -8,7 +8,7 @@ import { createHmac } from 'node:crypto';
 import { isLeft } from 'fp-ts/lib/Either.js';
 import { createMemoryVault } from '../../adapters/vault/memory.ts';
 import { systemRandom } from '../../adapters/system.ts';
-import { createEngine, type Engine, type EngineOptions, type VerifyOutcome } from '../../domain/engine.ts';
+import { createEngine, type Engine, type EngineOptions, type VerifyOutcome } from '../../app/engine.ts';
 import { parseOtpauthUri } from '../../domain/kinds/uri.ts';
 import type { EventStore } from '../../domain/ports.ts';
 

@@ -14,7 +14,7 @@ import { createMemoryEventStore } from '../../adapters/store/memory.ts';
 import { createSqliteEventStore } from '../../adapters/store/sqlite.ts';
 import { createMemoryVault } from '../../adapters/vault/memory.ts';
 import { systemRandom } from '../../adapters/system.ts';
-import { createEngine } from '../../domain/engine.ts';
+import { createEngine } from '../../app/engine.ts';
 import { parseOtpauthUri } from '../../domain/kinds/uri.ts';
 import { codeAt, mustVerify, START_MS, STEP_MS } from './engines.ts';
 

@@ -19,7 +19,7 @@ import pg from 'pg';
 import { createPostgresEventStore } from '../../adapters/store/postgres.ts';
 import { createSqliteEventStore } from '../../adapters/store/sqlite.ts';
 import { createMemoryVault } from '../../adapters/vault/memory.ts';
-import type { Engine } from '../../domain/engine.ts';
+import type { Engine } from '../../app/engine.ts';
 import { benchClock, codeAt, makeEngine, registerDevices, START_MS, STEP_MS, type Device, ROW_DATA, ROW_META } from '../lib/engines.ts';
 import { log, rate, recorder, runSection, type SectionOptions } from '../lib/measure.ts';
 import { isLeft } from 'fp-ts/lib/Either.js';

@@ -10,7 +10,7 @@
 import { join } from 'node:path';
 import { createMemoryEventStore } from '../../adapters/store/memory.ts';
 import { createSqliteEventStore } from '../../adapters/store/sqlite.ts';
-import type { Engine } from '../../domain/engine.ts';
+import type { Engine } from '../../app/engine.ts';
 import { createMemoryVault } from '../../adapters/vault/memory.ts';
 import type { EventStore, Vault } from '../../domain/ports.ts';
 import { benchClock, codeAt, makeEngine, mustVerify, registerDevices, STEP_MS, type BenchClock, type Device } from '../lib/engines.ts';

@@ -14,7 +14,7 @@ import { loadConfig } from '../../adapters/cli/parse.ts';
 import { openRuntime, type Runtime } from '../../adapters/cli/runtime.ts';
 import { createMemoryEventStore } from '../../adapters/store/memory.ts';
 import { createMemoryVault } from '../../adapters/vault/memory.ts';
-import { createEngine, type Engine } from '../../domain/engine.ts';
+import { createEngine, type Engine } from '../../app/engine.ts';
 import { StoreError, type EventStore } from '../../domain/ports.ts';
 
 const T = Date.UTC(2026, 0, 15, 12, 0, 0);

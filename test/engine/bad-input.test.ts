@@ -4,7 +4,7 @@
  */
 import type { TaskEither } from 'fp-ts/lib/TaskEither.js';
 import { describe, expect, it } from 'vitest';
-import type { EngineError } from '../../domain/engine.ts';
+import type { EngineError } from '../../app/engine.ts';
 import type { RegisterInput } from '../../domain/inputs.ts';
 import { toBase32 } from '../../domain/kinds/uri.ts';
 import { ko, ok, setup, totpAt } from './harness.ts';
@@ -203,7 +203,7 @@ describe('client context', () => {
   it('is bounded and free of control characters, with a message that names the field', async () => {
     const { createMemoryEventStore } = await import('../../adapters/store/memory.ts');
     const { createMemoryVault } = await import('../../adapters/vault/memory.ts');
-    const { createEngine } = await import('../../domain/engine.ts');
+    const { createEngine } = await import('../../app/engine.ts');
     const { randomBytes } = await import('node:crypto');
     const engine = createEngine({ store: createMemoryEventStore(), vault: createMemoryVault(), clock: { now: () => 1e12 }, random: { bytes: (n) => randomBytes(n) } });
     const bad = [

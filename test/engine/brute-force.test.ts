@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { createMemoryEventStore } from '../../adapters/store/memory.ts';
 import { createMemoryVault } from '../../adapters/vault/memory.ts';
-import { createEngine } from '../../domain/engine.ts';
+import { createEngine } from '../../app/engine.ts';
 import { hotpCode } from '../../domain/kinds/oath.ts';
 import type { PolicyOverrides } from '../../domain/policies/policy.ts';
 

@@ -12,7 +12,7 @@ import { createMemoryEventStore } from '../../adapters/store/memory.ts';
 import { createSqliteEventStore } from '../../adapters/store/sqlite.ts';
 import { createMemoryVault } from '../../adapters/vault/memory.ts';
 import { canonicalJson, createChainVerifier, eventHash, genesisHash, verifyChain } from '../../domain/chain.ts';
-import { createEngine, type Engine } from '../../domain/engine.ts';
+import { createEngine, type Engine } from '../../app/engine.ts';
 import { deviceStream } from '../../domain/ids.ts';
 import { hotpCode } from '../../domain/kinds/oath.ts';
 import type { EventStore } from '../../domain/ports.ts';

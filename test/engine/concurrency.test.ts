@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { isLeft } from 'fp-ts/lib/Either.js';
 import { parseOtpauthUri } from '../../domain/kinds/uri.ts';
-import type { VerifyOutcome } from '../../domain/engine.ts';
+import type { VerifyOutcome } from '../../app/engine.ts';
 import { deviceEvents, foldedMatchesEngine, ok, setup, totpAt, types, type Harness } from './harness.ts';
 
 const N = 50;

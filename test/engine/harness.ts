@@ -8,7 +8,7 @@ import type { TaskEither } from 'fp-ts/lib/TaskEither.js';
 import { createMemoryEventStore } from '../../adapters/store/memory.ts';
 import { createMemoryVault } from '../../adapters/vault/memory.ts';
 import { fold, type DeviceState } from '../../domain/device.ts';
-import { createEngine, type DeviceView, type Engine, type EngineError } from '../../domain/engine.ts';
+import { createEngine, type DeviceView, type Engine, type EngineError } from '../../app/engine.ts';
 import { decodeEvent, type DeviceEvent, type FactorEvent } from '../../domain/events.ts';
 import { deviceStream, userStream } from '../../domain/ids.ts';
 import { hotpCode } from '../../domain/kinds/oath.ts';

@@ -14,7 +14,7 @@ import { createPostgresEventStore } from '../../adapters/store/postgres.ts';
 import { createSqliteEventStore } from '../../adapters/store/sqlite.ts';
 import { createMemoryVault } from '../../adapters/vault/memory.ts';
 import { createSqliteVault } from '../../adapters/vault/sqlite.ts';
-import { createEngine, type VerifyOutcome } from '../../domain/engine.ts';
+import { createEngine, type VerifyOutcome } from '../../app/engine.ts';
 import { fold } from '../../domain/device.ts';
 import { decodeEvent, type DeviceEvent } from '../../domain/events.ts';
 import { deviceStream } from '../../domain/ids.ts';

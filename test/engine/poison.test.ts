@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { createMemoryEventStore } from '../../adapters/store/memory.ts';
 import { createMemoryVault } from '../../adapters/vault/memory.ts';
 import { eventHash } from '../../domain/chain.ts';
-import { createEngine } from '../../domain/engine.ts';
+import { createEngine } from '../../app/engine.ts';
 import { deviceStream } from '../../domain/ids.ts';
 import { POLICY_BOUNDS, makePolicy, policyProblems, type PolicyOverrides } from '../../domain/policies/policy.ts';
 import { decodeAll, ko, ok, setup, systemRandom } from './harness.ts';

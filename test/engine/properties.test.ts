@@ -5,7 +5,7 @@ import fc from 'fast-check';
 import { isLeft } from 'fp-ts/lib/Either.js';
 import { describe, expect, it } from 'vitest';
 import { initialState, evolve, type DeviceState } from '../../domain/device.ts';
-import type { Engine, EngineError } from '../../domain/engine.ts';
+import type { Engine, EngineError } from '../../app/engine.ts';
 import type { DeviceEvent } from '../../domain/events.ts';
 import { deviceStream } from '../../domain/ids.ts';
 import { hotpCode } from '../../domain/kinds/oath.ts';

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { base32 } from '@otplib/plugin-base32-scure';
 import { createPostgresEventStore } from '../../adapters/store/postgres.ts';
 import { createPostgresVault } from '../../adapters/vault/postgres.ts';
-import { createEngine } from '../../domain/engine.ts';
+import { createEngine } from '../../app/engine.ts';
 import { fold } from '../../domain/device.ts';
 import { decodeEvent, type DeviceEvent } from '../../domain/events.ts';
 import { deviceStream } from '../../domain/ids.ts';

@@ -16,7 +16,7 @@ import { createMemoryEventStore } from '../../adapters/store/memory.ts';
 import { createPostgresEventStore } from '../../adapters/store/postgres.ts';
 import { createSqliteEventStore } from '../../adapters/store/sqlite.ts';
 import { createMemoryVault } from '../../adapters/vault/memory.ts';
-import { createEngine, type Engine, type VerifyOutcome } from '../../domain/engine.ts';
+import { createEngine, type Engine, type VerifyOutcome } from '../../app/engine.ts';
 import { deviceStream } from '../../domain/ids.ts';
 import { parseOtpauthUri } from '../../domain/kinds/uri.ts';
 import type { AppendResult, EventStore, Vault } from '../../domain/ports.ts';

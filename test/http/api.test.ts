@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTicketIssuer, sameToken, tokenFingerprint } from '../../adapters/http/auth.ts';
 import { createAuthBackoff } from '../../adapters/http/backoff.ts';
 import type { Dashboard } from '../../adapters/http/server.ts';
-import { createEngine } from '../../domain/engine.ts';
+import { createEngine } from '../../app/engine.ts';
 import { StoreError, type EventStore } from '../../domain/ports.ts';
 import { createMemoryVault } from '../../adapters/vault/memory.ts';
 import { systemRandom } from '../../adapters/system.ts';

@@ -10,7 +10,7 @@ import { createSqliteEventStore } from '../../adapters/store/sqlite.ts';
 import { createMemoryVault } from '../../adapters/vault/memory.ts';
 import { systemRandom } from '../../adapters/system.ts';
 import { startDashboard, type Dashboard, type DashboardOptions } from '../../adapters/http/server.ts';
-import { createEngine, type Engine, type Registered } from '../../domain/engine.ts';
+import { createEngine, type Engine, type Registered } from '../../app/engine.ts';
 import { hotpCode } from '../../domain/kinds/oath.ts';
 import { timeStep } from '../../domain/kinds/totp.ts';
 import type { Delivery, EventStore, TokenSender } from '../../domain/ports.ts';

@@ -11,7 +11,7 @@ import pg from 'pg';
 import { createMemoryEventStore } from '../../adapters/store/memory.ts';
 import { createMemoryVault } from '../../adapters/vault/memory.ts';
 import type { Kind } from '../../domain/codecs.ts';
-import { createEngine, type Engine } from '../../domain/engine.ts';
+import { createEngine, type Engine } from '../../app/engine.ts';
 import { hotpCode } from '../../domain/kinds/oath.ts';
 import { timeStep } from '../../domain/kinds/totp.ts';
 import type { Delivery, EventStore, Random, TokenSender } from '../../domain/ports.ts';

@@ -4,7 +4,7 @@
  */
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { DeviceView } from '../../domain/engine.ts';
+import type { DeviceView } from '../../app/engine.ts';
 import { fold } from '../../domain/device.ts';
 import type { DeviceEvent } from '../../domain/events.ts';
 import { evolveSnapshot, toSnapshot, type DeviceSnapshot, type DeviceSummary } from '../../projections/device-snapshot.ts';

@@ -13,7 +13,7 @@ import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createSqliteEventStore } from '../../../adapters/store/sqlite.ts';
 import { createMemoryVault } from '../../../adapters/vault/memory.ts';
-import { createEngine } from '../../../domain/engine.ts';
+import { createEngine } from '../../../app/engine.ts';
 import { deviceStream } from '../../../domain/ids.ts';
 import { parseOtpauthUri } from '../../../domain/kinds/uri.ts';
 import type { NewEvent, RecordedEvent } from '../../../domain/ports.ts';
