@@ -33,7 +33,18 @@ export const chained = <E>(
       throw new Failure(err('unstorable-event', `refused to append to stream ${stream}: the event would not decode (${checked.left}); nothing was written`));
     const encoded = checked.right;
     // Keys in sorted order, as the chain's canonical encoding writes them: nothing to sort.
-    const metadata: EventMetadata = m.client
+    const metadata: EventMetadata = m.onBehalfOf !== undefined
+      ? {
+          actor: m.actor,
+          causationId: m.causationId,
+          ...(m.client ? { client: m.client } : {}),
+          commandId: m.commandId,
+          correlationId: m.correlationId,
+          eventId: eventIdFor(m.commandId, i, stream),
+          onBehalfOf: m.onBehalfOf,
+          prevHash,
+        }
+      : m.client
       ? {
           actor: m.actor,
           causationId: m.causationId,

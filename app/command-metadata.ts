@@ -16,6 +16,7 @@ export interface Meta {
   readonly correlationId: string;
   readonly causationId: string;
   readonly actor: string;
+  readonly onBehalfOf?: string;
   readonly client?: ClientContext;
   readonly now: number;
 }
@@ -56,6 +57,7 @@ export const commandMetadata = (clock: Clock, random: Random) => {
       causationId: op.causationId ?? commandId,
       actor: op.actor ?? 'system',
       ...(op.client ? { client: op.client } : {}),
+      ...(op.onBehalfOf ? { onBehalfOf: op.onBehalfOf } : {}),
       now: op.now ?? clock.now(),
     });
   };

@@ -51,6 +51,14 @@ export const DeviceId = boundedString(
 export const CommandId = boundedString('commandId', 1, 128, NO_CONTROL, 'must not contain control characters');
 export const Reason = boundedString('reason', 1, 500, /^[^\u0000-\u0008\u000b-\u001f\u007f]*$/u, 'must not contain control characters');
 export const Actor = boundedString('actor', 1, 128, NO_CONTROL, 'must not contain control characters');
+/** The `admin:` form is the authenticated dashboard identity (admin:<token fingerprint>): no claimed name may take it. */
+export const RESERVED_ACTOR_PREFIX = 'admin:';
+const NOT_RESERVED = /^(?!admin:)[^\u0000-\u001f\u007f]*$/iu;
+/**
+ * A name someone claims to act for (e.g. the dashboard's X-Factorstream-Actor): kept apart from
+ * the authenticated actor, as the actor's text is checked, and never in the reserved `admin:` form.
+ */
+export const OnBehalfOf = boundedString('onBehalfOf', 1, 128, NOT_RESERVED, `must not contain control characters nor start with "${RESERVED_ACTOR_PREFIX}" (that form names an authenticated admin)`);
 /** A secret sealed by the Vault: `v1.<iv>.<ciphertext>.<tag>` (base64url). */
 export const Sealed = boundedString('sealed', 8, 4096, /^v\d+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+$/, 'is not a sealed value');
 /** A keyed digest (HMAC-SHA256, base64url) of a code. */

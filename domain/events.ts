@@ -20,6 +20,7 @@ import {
   Int,
   Kind,
   NonNegativeInt,
+  OnBehalfOf,
   PositiveInt,
   Reason,
   Sealed,
@@ -233,6 +234,8 @@ export const EventMetadata = t.intersection([
   }),
   t.partial({
     client: ClientContext,
+    /** Whom the actor claims to act for (the dashboard's X-Factorstream-Actor); the actor is who authenticated. */
+    onBehalfOf: OnBehalfOf,
     /** SHA-256 of the previous event of the stream (domain/chain.ts). */
     prevHash: t.string,
     /** The id of the key that signed the event, and its MAC (domain/event-mac.ts). */

@@ -4,7 +4,7 @@
  * are never echoed.
  */
 import * as t from 'io-ts';
-import { Actor, CommandId, DeviceName, Instant, Int, NonNegativeInt, UserId } from './codecs.ts';
+import { Actor, CommandId, DeviceName, Instant, Int, NonNegativeInt, OnBehalfOf, UserId } from './codecs.ts';
 import { ClientContext } from './events.ts';
 import { MAX_KEY_BYTES, MIN_KEY_BYTES } from './kinds/oath.ts';
 
@@ -147,6 +147,8 @@ export const CommandOptions = t.partial({
   correlationId: CommandId,
   causationId: CommandId,
   actor: Actor,
+  /** Whom the actor claims to act for: recorded apart from the actor, never in the reserved admin: form. */
+  onBehalfOf: OnBehalfOf,
   client: ClientContext,
   /** Decide as if it were this instant (ms since the epoch) instead of the clock's now. */
   now: Instant,

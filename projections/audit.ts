@@ -108,7 +108,7 @@ const entry = (
   actor: e.metadata.actor,
   ip: clientText(e.metadata.client?.ip),
   userAgent: clientText(e.metadata.client?.userAgent),
-  details: d.details ?? {},
+  details: e.metadata.onBehalfOf === undefined ? (d.details ?? {}) : { ...d.details, onBehalfOf: e.metadata.onBehalfOf },
 });
 
 /**

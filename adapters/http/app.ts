@@ -232,13 +232,14 @@ export const createDashboardApp = (d: AppDeps): DashboardApp => {
     return text;
   };
 
-  /** Who acts (X-Factorstream-Actor, else the token's fingerprint) and from where. */
+  /** Who acts (the authenticated identity), whom they say they act for (X-Factorstream-Actor), and from where. */
   const commandOptions = (c: C): Options & { actor: string } => {
-    const actor = actorHeader(c.req.header('x-factorstream-actor')) ?? defaultActor;
+    const actor = defaultActor;
+    const onBehalfOf = actorHeader(c.req.header('x-factorstream-actor'));
     const ip = clientAddress(c);
     const userAgent = clientText(c.req.header('user-agent'), 512);
     const client = { ...(ip ? { ip } : {}), ...(userAgent ? { userAgent } : {}) };
-    return { actor, ...(Object.keys(client).length > 0 ? { client } : {}) };
+    return { actor, ...(onBehalfOf === undefined ? {} : { onBehalfOf }), ...(Object.keys(client).length > 0 ? { client } : {}) };
   };
 
   const unwrap = <A>(r: { _tag: 'Left'; left: EngineError } | { _tag: 'Right'; right: A }): A => {
@@ -259,10 +260,12 @@ export const createDashboardApp = (d: AppDeps): DashboardApp => {
   const deviceNotFound = (device: string) =>
     new HttpError(404, 'device-not-found', `no device ${device.slice(0, 100)} in the read model (check the id, or GET /api/lag if it was just registered)`);
 
+  const whoami = (onBehalfOf: string | undefined) => ({ mode: d.access.mode, actor: defaultActor, ...(onBehalfOf === undefined ? {} : { onBehalfOf }) });
+
   // ---- reading -------------------------------------------------------------------------------
 
   app.get('/api/whoami', (c) =>
-    c.json({ mode: d.access.mode, actor: actorHeader(c.req.header('x-factorstream-actor')) ?? defaultActor }),
+    c.json(whoami(actorHeader(c.req.header('x-factorstream-actor')))),
   );
 
   app.get('/api/users/:userId/devices', async (c) => {
@@ -341,7 +344,7 @@ export const createDashboardApp = (d: AppDeps): DashboardApp => {
       const input = parseBody(await body(c), codec);
       const options = commandOptions(c);
       const device = unwrap(await run(ref.device, input, options)());
-      return c.json({ device, actor: options.actor, projected: await projected() });
+      return c.json({ device, actor: options.actor, ...(options.onBehalfOf === undefined ? {} : { onBehalfOf: options.onBehalfOf }), projected: await projected() });
     });
 
   deviceCommand('unlock', UnlockBody, (device, { reason }, options) => d.engine.resetThrottle(device, reason, options));
@@ -353,7 +356,7 @@ export const createDashboardApp = (d: AppDeps): DashboardApp => {
     const { reason } = parseBody(await body(c), UnlockBody);
     const options = commandOptions(c);
     unwrap(await d.engine.resetUserThrottle(userId, reason, options)());
-    return c.json({ userId, actor: options.actor, projected: await projected() });
+    return c.json({ userId, actor: options.actor, ...(options.onBehalfOf === undefined ? {} : { onBehalfOf: options.onBehalfOf }), projected: await projected() });
   });
 
   // ---- live updates --------------------------------------------------------------------------

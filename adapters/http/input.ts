@@ -4,7 +4,7 @@
  * and never repeat a value that could be secret.
  */
 import * as t from 'io-ts';
-import { Actor, DeviceId, DeviceName, Kind, Reason, UserId, decodeWith } from '../../domain/codecs.ts';
+import { Actor, DeviceId, DeviceName, Kind, RESERVED_ACTOR_PREFIX, Reason, UserId, decodeWith } from '../../domain/codecs.ts';
 import { UsageError, parseInstant } from '../cli/parse.ts';
 import { HttpError, badInput } from './errors.ts';
 
@@ -63,9 +63,18 @@ export const cursorParam = (raw: string | undefined): string | undefined => {
   return raw;
 };
 
-/** The X-Factorstream-Actor header, checked like any actor (1–128 characters, no control characters). */
-export const actorHeader = (raw: string | undefined): string | undefined =>
-  raw === undefined ? undefined : decode(Actor, raw, 'X-Factorstream-Actor: ');
+/**
+ * The X-Factorstream-Actor header: a name the token holder says they act for (1–128 characters,
+ * no control characters). It is recorded as onBehalfOf, apart from the actor, which is always
+ * the authenticated identity; the reserved `admin:` form is refused (400).
+ */
+export const actorHeader = (raw: string | undefined): string | undefined => {
+  if (raw === undefined) return undefined;
+  const name = decode(Actor, raw, 'X-Factorstream-Actor: ');
+  if (name.toLowerCase().startsWith(RESERVED_ACTOR_PREFIX))
+    throw badInput(`X-Factorstream-Actor must not start with "${RESERVED_ACTOR_PREFIX}": that form names the authenticated admin, which the server records itself`);
+  return name;
+};
 
 // ---- bodies ----------------------------------------------------------------------------------
 

@@ -362,13 +362,15 @@ describe('admin commands', () => {
     expect((await get('/api/stats')).json.lockedDevices).toEqual([]);
   });
 
-  it('rename goes through the engine; X-Factorstream-Actor names who did it; markup comes back as plain JSON text', async () => {
+  it('rename goes through the engine; the actor is the authenticated admin, X-Factorstream-Actor is kept as onBehalfOf; markup comes back as plain JSON text', async () => {
     const name = '<script>alert(1)</script>';
     const r = await post(`/api/devices/${s.daveSms.deviceId}/rename`, { name }, { 'X-Factorstream-Actor': 'helpdesk:erin' });
     expect(r.status, r.text).toBe(200);
-    expect(r.json.actor).toBe('helpdesk:erin');
+    // Issue 14: a claimed name is not the actor (it was recorded as the actor before).
+    expect(r.json.actor).toBe(ADMIN);
+    expect(r.json.onBehalfOf).toBe('helpdesk:erin');
     expect((await right(h.engine.device(s.daveSms.deviceId))).name).toBe(name);
-    expect((await right(h.engine.history(s.daveSms.deviceId))).at(-1)!.metadata.actor).toBe('helpdesk:erin');
+    expect((await right(h.engine.history(s.daveSms.deviceId))).at(-1)!.metadata).toMatchObject({ actor: ADMIN, onBehalfOf: 'helpdesk:erin' });
 
     const shown = await get(`/api/devices/${encodeURIComponent(s.daveSms.persistentId)}`);
     expect(shown.headers.get('content-type')).toBe('application/json');
@@ -378,7 +380,7 @@ describe('admin commands', () => {
     const list = await get('/api/users/dave/devices?confirmed=true');
     expect(list.json.devices[0].name).toBe(name);
     const audit = await get(`/api/devices/${s.daveSms.deviceId}/audit?limit=1`);
-    expect(audit.json.entries[0]).toMatchObject({ action: 'device-renamed', actor: 'helpdesk:erin' });
+    expect(audit.json.entries[0]).toMatchObject({ action: 'device-renamed', actor: ADMIN, details: { onBehalfOf: 'helpdesk:erin' } });
   });
 
   it('remove goes through the engine; a removed device answers 409 to commands and 200 to reads', async () => {

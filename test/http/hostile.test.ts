@@ -6,9 +6,10 @@
  */
 import { request as httpRequest } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { tokenFingerprint } from '../../adapters/http/auth.ts';
 import { BACKOFF, createAuthBackoff, delayAfter, type RefusedAttempt } from '../../adapters/http/backoff.ts';
 import type { Dashboard } from '../../adapters/http/server.ts';
-import { TOKEN, createHarness, type Harness } from './fixtures.ts';
+import { TOKEN, createHarness, right, type Harness } from './fixtures.ts';
 
 let h: Harness;
 const UUID = '00000000-0000-4000-8000-000000000000';
@@ -255,5 +256,50 @@ describe('wrong admin tokens are slowed per client address', () => {
 
   it('the trusted-proxy header must be a header name', async () => {
     await expect(h.serve({ trustedProxyHeader: 'X-Forwarded-For: 1.2.3.4' })).rejects.toThrow(/trusted-proxy header must be a header name/);
+  });
+});
+
+describe('the actor is who authenticated; a claimed name is kept apart', () => {
+  const ADMIN = `admin:${tokenFingerprint(TOKEN)}`;
+  let d: Dashboard;
+  let device: string;
+  beforeAll(async () => {
+    d = await h.serve({ backoff: createAuthBackoff({ maxDelayMs: 0 }) });
+    device = (await right(h.engine.register({ kind: 'totp', userId: 'victor', confirmed: true }))).deviceId;
+  });
+  const rename = (name: string, actor?: string) =>
+    raw(d.url, `/api/devices/${device}/rename`, {
+      method: 'POST',
+      headers: { ...bearer(TOKEN), 'Content-Type': 'application/json', ...(actor === undefined ? {} : { 'X-Factorstream-Actor': actor }) },
+      body: JSON.stringify({ name }),
+    });
+
+  it.each(['admin:someone-else', 'ADMIN:someone-else', 'Admin:' + tokenFingerprint(TOKEN), 'admin:'])('X-Factorstream-Actor %s is refused (400), and nothing is written', async (claimed) => {
+    const before = (await right(h.engine.history(device))).length;
+    expectError(await rename('x', claimed), 400, 'invalid-input', /must not start with "admin:"/);
+    expectError(await raw(d.url, '/api/whoami', { headers: { ...bearer(TOKEN), 'X-Factorstream-Actor': claimed } }), 400, 'invalid-input');
+    expect((await right(h.engine.history(device))).length).toBe(before);
+  });
+
+  it('a claimed name is recorded as onBehalfOf; the actor is admin:<fingerprint>', async () => {
+    const r = await rename('Phone', 'helpdesk:erin');
+    expect(r.status, r.text).toBe(200);
+    expect(r.json).toMatchObject({ actor: ADMIN, onBehalfOf: 'helpdesk:erin' });
+    const last = (await right(h.engine.history(device))).at(-1)!;
+    expect(last.metadata).toMatchObject({ actor: ADMIN, onBehalfOf: 'helpdesk:erin' });
+    const who = await raw(d.url, '/api/whoami', { headers: { ...bearer(TOKEN), 'X-Factorstream-Actor': 'helpdesk:erin' } });
+    expect(who.json).toEqual({ mode: 'token', actor: ADMIN, onBehalfOf: 'helpdesk:erin' });
+  });
+
+  it('without the header, no onBehalfOf is written (the metadata of old events still decodes)', async () => {
+    expect((await rename('Phone 2')).status).toBe(200);
+    const last = (await right(h.engine.history(device))).at(-1)!;
+    expect(last.metadata.actor).toBe(ADMIN);
+    expect('onBehalfOf' in last.metadata).toBe(false);
+  });
+
+  it('the engine itself refuses the reserved form as onBehalfOf', async () => {
+    const r = await h.engine.rename(device, 'x', { actor: 'self', onBehalfOf: 'admin:forged' })();
+    expect(r._tag === 'Left' && r.left.code).toBe('invalid-command');
   });
 });
