@@ -39,6 +39,7 @@ export const registerDevice = (ctx: EngineContext) => {
 
       let config: DeviceConfig;
       let key: Uint8Array | undefined;
+      let pendingCode: { codeDigest: string; validUntil: number } | undefined;
       switch (i.kind) {
         case 'totp': {
           const algorithm = i.algorithm ?? 'SHA1';
@@ -75,6 +76,8 @@ export const registerDevice = (ctx: EngineContext) => {
         case 'email':
         case 'sms':
           config = { kind: i.kind, destination: await vault.seal(deviceId, Buffer.from(i.destination, 'utf8')) };
+          // An imported pending code is kept as a challenge's is: a keyed digest, never the code.
+          if (i.pendingCode) pendingCode = { codeDigest: (await vault.digester(deviceId))(i.pendingCode.code), validUntil: i.pendingCode.validUntil };
           break;
       }
       // The user stream first: a crash in between leaves a reference to a device that does
@@ -89,6 +92,7 @@ export const registerDevice = (ctx: EngineContext) => {
         config,
         ...(i.origin ? { origin: i.origin } : {}),
         ...(i.throttle ? { throttle: i.throttle } : {}),
+        ...(pendingCode ? { pendingCode } : {}),
       }, async () => ({}), true);
       const d = registeredOrFail(done.state, deviceId);
       const base = { deviceId, persistentId: persistentId(d.k.kind, deviceId), kind: d.k.kind, replayed: done.replayed };

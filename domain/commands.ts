@@ -15,6 +15,8 @@ export type DeviceCommand =
       readonly config: DeviceConfig;
       readonly origin?: { readonly system: string; readonly reference: string };
       readonly throttle?: { readonly failureCount: number; readonly lastFailureAt: number | null };
+      /** E-mail/SMS devices brought over by an import: the code pending there, as a keyed digest. */
+      readonly pendingCode?: { readonly codeDigest: string; readonly validUntil: number };
     }
   | { readonly type: 'ConfirmDevice'; readonly token: unknown }
   | { readonly type: 'VerifyToken'; readonly token: unknown }

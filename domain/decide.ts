@@ -128,7 +128,9 @@ export const decide = (command: DeviceCommand, state: DeviceState, ctx: DecideCo
     case 'RegisterDevice': {
       if (state.status !== 'empty')
         return left(domainError('device-exists', `device ${state.deviceId} is already registered`));
-      const { deviceId, userId, name, confirmed, config, origin, throttle } = command;
+      const { deviceId, userId, name, confirmed, config, origin, throttle, pendingCode } = command;
+      if (pendingCode && config.kind !== 'email' && config.kind !== 'sms')
+        return left(domainError('invalid-command', `a pending code is for e-mail and SMS devices, not ${config.kind}`));
       return right([
         {
           type: 'DeviceRegistered',
@@ -141,6 +143,7 @@ export const decide = (command: DeviceCommand, state: DeviceState, ctx: DecideCo
             config,
             ...(origin ? { origin } : {}),
             ...(throttle ? { throttle } : {}),
+            ...(pendingCode ? { pendingCode } : {}),
           },
         },
       ]);

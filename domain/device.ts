@@ -96,7 +96,7 @@ const registered = (e: Extract<DeviceEvent, { type: 'DeviceRegistered' }>['data'
       break;
     case 'email':
     case 'sms':
-      k = { kind: c.kind, config: c, codeDigest: null, validUntil: null };
+      k = { kind: c.kind, config: c, codeDigest: e.pendingCode?.codeDigest ?? null, validUntil: e.pendingCode?.validUntil ?? null };
       break;
     default: {
       const unreachable: never = c;

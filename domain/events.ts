@@ -83,6 +83,8 @@ export const DeviceRegistered = t.intersection([
     origin: Origin,
     /** Throttling state carried over by an import. */
     throttle: t.type({ failureCount: NonNegativeInt, lastFailureAt: t.union([Instant, t.null]) }),
+    /** E-mail/SMS: a code sent before an import, still pending (its keyed digest, as ChallengeGenerated keeps it). */
+    pendingCode: t.type({ codeDigest: Digest, validUntil: Instant }),
   }),
 ]);
 export const DeviceConfirmed = t.type({ at: Instant });

@@ -117,13 +117,23 @@ const PhoneNumber = new t.Type<string, string, unknown>(
   t.identity,
 );
 
+/** A code of 6 or 8 ASCII digits; the message never repeats it. */
+const PendingCodeValue = new t.Type<string, string, unknown>(
+  'pendingCode.code',
+  (u): u is string => typeof u === 'string' && /^(\d{6}|\d{8})$/.test(u),
+  (u, c) => (typeof u === 'string' && /^(\d{6}|\d{8})$/.test(u) ? t.success(u) : t.failure(u, c, 'pendingCode.code must be 6 or 8 digits')),
+  t.identity,
+);
+/** E-mail/SMS, from an import: a code already sent and still pending, usable strictly before validUntil (ms). */
+const PendingCodeInput = t.type({ code: PendingCodeValue, validUntil: Instant });
+
 export const EmailInput = t.intersection([
   t.type({ kind: t.literal('email'), userId: UserId, destination: EmailAddress }),
-  t.partial(common),
+  t.partial({ ...common, pendingCode: PendingCodeInput }),
 ]);
 export const SmsInput = t.intersection([
   t.type({ kind: t.literal('sms'), userId: UserId, destination: PhoneNumber }),
-  t.partial(common),
+  t.partial({ ...common, pendingCode: PendingCodeInput }),
 ]);
 
 export const registerInputCodecs = {

@@ -164,10 +164,13 @@ const whole = (fields: DumpRow['fields'], name: string, fallback: number): numbe
 };
 
 /**
- * A Django DateTimeField as dumped (`2026-01-15T12:00:08.500Z`, or naive with USE_TZ=False),
- * in ms. Fractions below a millisecond round up, so a lock never ends before django-otp's.
+ * A Django DateTimeField as dumped (`2026-01-15T12:00:08.123456Z`: Django keeps microseconds;
+ * or naive with USE_TZ=False), in ms. Fractions below a millisecond round the way that never
+ * lets factorstream accept what django-otp refuses: `up` (the default) for the start of a
+ * throttle wait, so a lock never ends before django-otp's; `down` for an expiry (an e-mail
+ * code's valid_until), so a code never outlives django-otp's.
  */
-export const parseDjangoTime = (value: unknown, name: string, notes: string[]): number | null => {
+export const parseDjangoTime = (value: unknown, name: string, notes: string[], round: 'up' | 'down' = 'up'): number | null => {
   if (value === null || value === undefined) return null;
   const m = typeof value === 'string' ? /^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:?\d{2})?$/.exec(value.trim()) : null;
   if (!m) throw new Skip(`${name} is not a date and time`);
@@ -176,7 +179,9 @@ export const parseDjangoTime = (value: unknown, name: string, notes: string[]): 
   const seconds = Date.parse(`${m[1]}T${m[2]}${zone === 'Z' ? 'Z' : zone.length === 5 ? `${zone.slice(0, 3)}:${zone.slice(3)}` : zone}`);
   if (!Number.isFinite(seconds)) throw new Skip(`${name} is not a date and time`);
   const fraction = m[3] ?? '';
-  return seconds + Math.ceil(Number(`0.${fraction || '0'}`) * 1000 - 1e-9);
+  // Whole microseconds (digits beyond the sixth are Django's too, if ever: they round the same way).
+  const micros = Number((fraction + '000000000').slice(0, 9)) / 1000;
+  return seconds + (round === 'up' ? Math.ceil(micros / 1000) : Math.floor(micros / 1000));
 };
 
 const hexKey = (value: unknown): Uint8Array => {
@@ -354,9 +359,17 @@ export const planImport = (
                 ? "it has no e-mail address of its own and the dump has no row for its user (add auth.user to the dumpdata command)"
                 : 'neither it nor its user has an e-mail address',
             );
-          input = { kind, ...common, ...throttle, destination };
+          // A code sent before the import keeps working as django-otp would take it: while now < valid_until.
+          let pendingCode: { code: string; validUntil: number } | undefined;
+          if (typeof f.token === 'string' && f.token !== '') {
+            const validUntil = parseDjangoTime(f.valid_until, 'valid_until', notes, 'down');
+            if (!/^(\d{6}|\d{8})$/.test(f.token) || validUntil === null)
+              notes.push('a code sent before the import was not carried over (it is not 6 or 8 digits, or has no valid_until): the user asks for a new one');
+            else pendingCode = { code: f.token, validUntil };
+          }
+          input = { kind, ...common, ...throttle, destination, ...(pendingCode ? { pendingCode } : {}) };
           if (own === null) notes.push("sends to the user's e-mail address (the device has none of its own)");
-          if (typeof f.token === 'string' && f.token !== '') notes.push('a code sent before the import was not carried over: the user asks for a new one');
+          if (pendingCode) notes.push(`the code sent before the import stays valid until ${new Date(pendingCode.validUntil).toISOString()}, as in django-otp`);
           break;
         }
       }

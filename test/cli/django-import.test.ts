@@ -39,7 +39,7 @@ interface Expected {
     hotp: { ref: string; candidates: Candidate[] };
     static: { ref: string; tokens: Record<string, boolean> };
     email_user: { ref: string; to: string };
-    email_own: { ref: string; to: string };
+    email_own: { ref: string; to: string; pending: { token: string; valid_until: string; valid_until_us: number; accepted: Record<'-1' | '0' | '1', boolean> } };
     short: { ref: string };
   };
 }
@@ -159,6 +159,40 @@ describe.skipIf(!PYTHON)('import django-otp: a dump made by django-otp itself', 
     });
     expect(e.static.tokens).toEqual({ abcd2345: true, zyxw7654: true, nope2345: false });
     expect(results).toEqual([true, false, true, true, false, false]);
+  }, 60_000);
+
+  it('the e-mail code pending at the dump works to the millisecond as django-otp takes it (microseconds in the dump)', async () => {
+    const p = expected.devices.email_own.pending;
+    // django-otp: valid strictly before valid_until.
+    expect(p.accepted).toEqual({ '-1': true, '0': false, '1': false });
+    expect(p.valid_until).toMatch(/\.123456Z$/);
+    // dumpdata's JSON keeps milliseconds only; a dump of another making (or a hand-edited one)
+    // may hold Django's microseconds: both are imported, valid_until rounded down to the ms.
+    const dump = JSON.parse(readFileSync(join(box.dir, 'dump.json'), 'utf8')) as { model: string; pk: number; fields: Record<string, unknown> }[];
+    const row = dump.find((r) => `${r.model}/${r.pk}` === expected.devices.email_own.ref)!;
+    expect(String(row.fields.valid_until)).toMatch(/^2026-01-15T12:01:50\.123/);
+    row.fields.valid_until = p.valid_until;
+    const plan = planImport(dump);
+    const planned = plan.devices.find((d) => d.reference === expected.devices.email_own.ref)!;
+    const validUntil = Math.floor(p.valid_until_us / 1000);
+    expect(planned.input).toMatchObject({ pendingCode: { code: p.token, validUntil } });
+    expect(JSON.stringify(planned.notes)).not.toContain(p.token);
+
+    const device = id(expected.devices.email_own.ref);
+    const tryAt = (ms: number, token = p.token) =>
+      onCopy(box.db, ms, async (engine) => {
+        const r = await engine.verify(device, token, { now: ms })();
+        return r._tag === 'Right' ? r.right : null;
+      });
+    // The imported device: 1 ms before valid_until accepted; at it and 1 ms after refused (expired).
+    expect(await tryAt(validUntil - 1)).toMatchObject({ ok: true });
+    expect(await tryAt(validUntil)).toMatchObject({ ok: false, reason: 'expired' });
+    expect(await tryAt(validUntil + 1)).toMatchObject({ ok: false, reason: 'expired' });
+    expect(await tryAt(validUntil - 1, '000000')).toMatchObject({ ok: false, reason: 'invalid' });
+    // The code is kept as a keyed digest, never in the clear.
+    const history = await box.run(['history', '--device', device, '--json']);
+    expect(history.stdout).not.toContain(p.token);
+    expect((history.json!.events as { data: Record<string, any> }[])[0]!.data.pendingCode).toMatchObject({ validUntil, codeDigest: expect.any(String) });
   }, 60_000);
 
   it('through the CLI: the next code verifies, a replay and a locked device are refused, e-mail devices send to the right address', async () => {

@@ -113,6 +113,65 @@ describe('reading a dumpdata file', () => {
     expect(parseDjangoTime(null, 'ts', notes)).toBeNull();
     expect(() => parseDjangoTime('yesterday', 'ts', [])).toThrow(/ts is not a date and time/);
   });
+
+  it('keeps microseconds to the millisecond the safe way: a throttle start rounds up, an expiry down', () => {
+    const at = (ms: number) => Date.UTC(2026, 0, 15, 12, 0, 8, ms);
+    for (const [text, up, down] of [
+      ['2026-01-15T12:00:08.123456Z', 124, 123],
+      ['2026-01-15T12:00:08.123000Z', 123, 123],
+      ['2026-01-15T12:00:08.000001Z', 1, 0],
+      ['2026-01-15T12:00:08.999999Z', 1000, 999],
+      ['2026-01-15T12:00:08Z', 0, 0],
+    ] as const) {
+      expect(parseDjangoTime(text, 'ts', []), text).toBe(at(up));
+      expect(parseDjangoTime(text, 'ts', [], 'down'), text).toBe(at(down));
+    }
+  });
+
+  it('an e-mail code pending in the dump is carried over (valid_until rounded down), or said why not', () => {
+    const row = (pk: number, fields: Record<string, unknown>) => ({
+      model: 'otp_email.emaildevice',
+      pk,
+      fields: { user: 1, name: 'Mail', confirmed: true, email: 'm@example.com', throttling_failure_count: 0, throttling_failure_timestamp: null, ...fields },
+    });
+    const plan = planImport([
+      row(1, { token: '135790', valid_until: '2026-01-15T12:05:00.999999Z' }),
+      row(2, { token: 'abc', valid_until: '2026-01-15T12:05:00Z' }),
+      row(3, { token: null, valid_until: '2026-01-15T12:05:00Z' }),
+    ]);
+    const [one, two, three] = plan.devices;
+    expect(one!.input).toMatchObject({ pendingCode: { code: '135790', validUntil: Date.UTC(2026, 0, 15, 12, 5, 0, 999) } });
+    expect(one!.notes.join(' ')).toMatch(/stays valid until 2026-01-15T12:05:00\.999Z/);
+    expect(JSON.stringify(one!.notes)).not.toContain('135790');
+    expect(two!.input).not.toHaveProperty('pendingCode');
+    expect(two!.notes.join(' ')).toMatch(/was not carried over/);
+    expect(three!.input).not.toHaveProperty('pendingCode');
+  });
+
+  it('the imported pending code verifies strictly before its valid_until, to the millisecond, and only once', async () => {
+    const engine = createEngine({ store: createMemoryEventStore(), vault: createMemoryVault(), sender: { send: async () => ({ ok: true }) }, clock: { now: () => T }, random: { bytes: (n) => randomBytes(n) } });
+    const validUntil = T + 120_123;
+    const register = async () => {
+      const r = await engine.register({ kind: 'email', userId: `u${Math.random()}`, destination: 'm@example.com', confirmed: true, pendingCode: { code: '135790', validUntil } })();
+      if (r._tag === 'Left') throw new Error(r.left.message);
+      return r.right.deviceId;
+    };
+    const verify = async (device: string, at: number, token = '135790') => {
+      const r = await engine.verify(device, token, { now: at })();
+      return r._tag === 'Right' ? r.right : null;
+    };
+    // Each instant on a device of its own: a refused code is a failure, and the next try waits.
+    expect(await verify(await register(), validUntil)).toMatchObject({ ok: false, reason: 'expired' });
+    expect(await verify(await register(), validUntil + 1)).toMatchObject({ ok: false, reason: 'expired' });
+    const b = await register();
+    expect(await verify(await register(), validUntil - 1, '246801')).toMatchObject({ ok: false, reason: 'invalid' });
+    expect(await verify(b, validUntil - 1)).toMatchObject({ ok: true });
+    expect(await verify(b, validUntil - 1)).toMatchObject({ ok: false, reason: 'no-challenge' });
+    // Only e-mail and SMS devices take one; the code is 6 or 8 digits, never echoed.
+    const wrong = await engine.register({ kind: 'email', userId: 'x', destination: 'm@example.com', pendingCode: { code: '12ab56', validUntil } } as never)();
+    expect(wrong._tag === 'Left' && wrong.left.message).toMatch(/pendingCode\.code must be 6 or 8 digits/);
+    expect(wrong._tag === 'Left' && wrong.left.message).not.toContain('12ab56');
+  });
 });
 
 describe('planning an import', () => {
@@ -181,7 +240,9 @@ describe('planning an import', () => {
 
   it("sends e-mail to the device's address, else its user's; with neither it is skipped", () => {
     expect(one('otp_email.emaildevice/9').input).toMatchObject({ kind: 'email', userId: 'ann', destination: 'ann.work@example.org' });
-    expect(one('otp_email.emaildevice/9').notes.join()).toMatch(/code sent before the import was not carried over/);
+    // Issue 14: the pending code is now carried over (it was dropped before), valid until django-otp's valid_until.
+    expect(one('otp_email.emaildevice/9').input).toMatchObject({ pendingCode: { code: '123456', validUntil: Date.UTC(2026, 0, 15, 12, 4, 0) } });
+    expect(one('otp_email.emaildevice/9').notes.join()).toMatch(/code sent before the import stays valid until 2026-01-15T12:04:00\.000Z/);
     expect(one('otp_email.emaildevice/8').skip).toBe('neither it nor its user has an e-mail address');
   });
 });

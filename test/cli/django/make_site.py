@@ -106,6 +106,11 @@ for token in ['abcd2345', 'zyxw7654', 'zyxw7654', 'bad-token!']:
 # E-mail devices: one with no address of its own (the user's is used), one with its own.
 email_user = EmailDevice.objects.create(user=alice, name='Mail', email=None, confirmed=True)
 email_own = EmailDevice.objects.create(user=bob, name='Work mail', email='bob.otp@example.net', confirmed=True)
+# ... with a code sent before the dump, valid until 100.123456 s after NOW (Django keeps microseconds).
+PENDING_TOKEN = '246810'
+email_own.token = PENDING_TOKEN
+email_own.valid_until = at(NOW) + timedelta(seconds=100, microseconds=123456)
+email_own.save()
 # A key shorter than 10 bytes: not importable.
 short = TOTPDevice.objects.create(user=carol, name='Short', key='0011223344556677', confirmed=True)
 
@@ -114,6 +119,16 @@ def accepted(device, token, seconds):
     """Whether django-otp accepts `token` at `seconds`; the device's row is left unchanged."""
     with mock.patch('time.time', return_value=float(seconds)), \
             mock.patch('django.utils.timezone.now', return_value=at(seconds)):
+        with transaction.atomic():
+            fresh = type(device).objects.get(pk=device.pk)
+            ok = fresh.verify_token(token)
+            transaction.set_rollback(True)
+    return bool(ok)
+
+
+def accepted_at(device, token, when):
+    """Whether django-otp accepts `token` at the datetime `when` (microseconds kept); the row is left unchanged."""
+    with mock.patch('django.utils.timezone.now', return_value=when):
         with transaction.atomic():
             fresh = type(device).objects.get(pk=device.pk)
             ok = fresh.verify_token(token)
@@ -166,7 +181,16 @@ expected = {
         'static': {'ref': static.persistent_id, 'user': 'alice',
                    'tokens': {t: accepted(static, t, NOW) for t in ['abcd2345', 'zyxw7654', 'nope2345']}},
         'email_user': {'ref': email_user.persistent_id, 'user': 'alice', 'to': 'alice@example.com'},
-        'email_own': {'ref': email_own.persistent_id, 'user': 'bob', 'to': 'bob.otp@example.net'},
+        'email_own': {'ref': email_own.persistent_id, 'user': 'bob', 'to': 'bob.otp@example.net',
+                      'pending': {
+                          'token': PENDING_TOKEN,
+                          'valid_until': email_own.valid_until.isoformat().replace('+00:00', 'Z'),
+                          'valid_until_us': int(email_own.valid_until.timestamp()) * 1_000_000 + email_own.valid_until.microsecond,
+                          # django-otp's own answers 1 ms before valid_until, at it, and 1 ms after
+                          'accepted': {str(ms): accepted_at(email_own, PENDING_TOKEN, email_own.valid_until + timedelta(milliseconds=ms))
+                                       for ms in (-1, 0, 1)},
+                          'accepted_after_wrong_code': accepted_at(email_own, '000000', email_own.valid_until - timedelta(milliseconds=1)),
+                      }},
         'short': {'ref': short.persistent_id, 'user': 'carol'},
     },
 }
