@@ -114,6 +114,11 @@ export interface Engine {
   resetThrottle(device: string, reason: string, options?: Options): TaskEither<EngineError, DeviceView>;
   resetUserThrottle(userId: string, reason: string, options?: Options): TaskEither<EngineError, void>;
   rename(device: string, name: string, options?: Options): TaskEither<EngineError, DeviceView>;
+  /**
+   * Records a wrong admin token of the dashboard in the event log (AdminTokenRefused, in the
+   * address's own stream): the address, the how-manieth failure in a row, the wait it now has.
+   */
+  recordAdminTokenRefused(refused: { readonly address: string; readonly failureCount: number; readonly delayMs: number }, options?: Options): TaskEither<EngineError, void>;
   remove(device: string, reason?: string, options?: Options): TaskEither<EngineError, DeviceView>;
   device(device: string): TaskEither<EngineError, DeviceView>;
   /** The device as it was at `at` (ms since the epoch), folded from its stream. */

@@ -21,6 +21,7 @@ import { histories } from './history.ts';
 import { matchWorkflow } from './match-workflow.ts';
 import { registerDevice } from './register.ts';
 import { createSecrets } from './secrets.ts';
+import { must, run } from './errors.ts';
 import { createStateCache } from './state-cache.ts';
 import { verifyWith } from './verify.ts';
 import { chainVerification } from './verify-chain.ts';
@@ -67,6 +68,10 @@ export const createEngine = (o: EngineOptions): Engine => {
     resetThrottle: admin.resetThrottle,
     resetUserThrottle: admin.resetUserThrottle,
     rename: admin.rename,
+    recordAdminTokenRefused: (refused, options) =>
+      run(async () => {
+        await ctx.streams.onAccess(must(ctx.meta(options)), refused);
+      }),
     remove: admin.remove,
     device: reads.device,
     deviceAt: reads.deviceAt,

@@ -4,13 +4,14 @@
  * up under a persistent id of another kind is not found); and a command decided on each with
  * the domain's deciders (domain/decide.ts, domain/user.ts).
  */
-import { isLeft, left } from 'fp-ts/lib/Either.js';
+import { isLeft, left, right } from 'fp-ts/lib/Either.js';
+import { sha256 } from '../domain/chain.ts';
 import type { Kind } from '../domain/codecs.ts';
 import type { DeviceCommand, UserCommand } from '../domain/commands.ts';
 import { decide, type DecideContext } from '../domain/decide.ts';
 import { evolve, initialState, type DeviceState, type RegisteredDevice } from '../domain/device.ts';
-import { decodeEvent, encodeChecked, type DeviceEvent, type UserEvent } from '../domain/events.ts';
-import { deviceStream, userStream } from '../domain/ids.ts';
+import { decodeEvent, encodeChecked, type AccessEvent, type DeviceEvent, type UserEvent } from '../domain/events.ts';
+import { accessStream, deviceStream, userStream } from '../domain/ids.ts';
 import type { Policy } from '../domain/policies/policy.ts';
 import { CommandIndex, type StreamHead } from '../domain/stream-cache.ts';
 import { decideUser, evolveUser, initialUserState, type UserState } from '../domain/user.ts';
@@ -50,6 +51,18 @@ export const userStreamType: StreamType<UserState, UserEvent> = {
   decode: (type, data) => decodeEvent(type, data) as ReturnType<StreamType<UserState, UserEvent>['decode']>,
   encode: encodeChecked,
 };
+
+/** A client address's refused admin tokens: the state is how many were recorded. */
+export const accessStreamType: StreamType<number, AccessEvent> = {
+  types: new Set(['AdminTokenRefused']),
+  initial: () => 0,
+  evolve: (n) => n + 1,
+  decode: (type, data) => decodeEvent(type, data) as ReturnType<StreamType<number, AccessEvent>['decode']>,
+  encode: encodeChecked,
+};
+
+/** The stream of an address: named by a digest of it (an address may hold ":" or "%"). */
+export const accessStreamOf = (address: string): string => accessStream(sha256(`factorstream access\u0000${address}`).slice(0, 32));
 
 const kindHidden = (state: DeviceState, kind: Kind | null) => kind !== null && state.status === 'registered' && state.k.kind !== kind;
 
@@ -112,5 +125,18 @@ export const createFactorStreams = (cache: StateCache, handler: CommandHandler, 
       decide: async (state) => decideUser(command, state, { now: m.now, policy }),
     });
 
-  return { loadDevice, loadDeviceEntries, loadUser, loadUserEntries, onDevice, onUser };
+  /** Appends a refused admin token to its address's stream (every attempt is its own command). */
+  const onAccess = (m: Meta, refused: Omit<AccessEvent['data'], 'at'>) => {
+    const stream = accessStreamOf(refused.address);
+    return handler.handle({
+      stream,
+      type: accessStreamType,
+      load: (check) => cache.load(stream, accessStreamType, check),
+      loadAll: () => cache.loadEntries(stream, accessStreamType),
+      meta: m,
+      decide: async () => right([{ type: 'AdminTokenRefused' as const, data: { ...refused, at: m.now } }]),
+    });
+  };
+
+  return { loadDevice, loadDeviceEntries, loadUser, loadUserEntries, onDevice, onUser, onAccess };
 };

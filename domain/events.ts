@@ -137,6 +137,31 @@ export const MatchRefused = t.type({
   at: Instant,
 });
 
+/** Text from the caller's client (an IP, a user agent): bounded and free of control characters. */
+const ClientText = (name: string, max: number) =>
+  new t.Type<string, string, unknown>(
+    name,
+    (u): u is string => typeof u === 'string' && u.length <= max && !/[\u0000-\u001f\u007f]/.test(u),
+    (u, c) =>
+      typeof u !== 'string'
+        ? t.failure(u, c, `${name} must be a string`)
+        : u.length > max
+          ? t.failure(u, c, `${name} must be at most ${max} characters (got ${u.length})`)
+          : /[\u0000-\u001f\u007f]/.test(u)
+            ? t.failure(u, c, `${name} must not contain control characters`)
+            : t.success(u),
+    t.identity,
+  );
+/** A wrong admin token on the dashboard: from where, the how-manieth in a row, and how long that address now waits. */
+export const AdminTokenRefused = t.type({
+  address: ClientText('address', 64),
+  failureCount: PositiveInt,
+  delayMs: NonNegativeInt,
+  at: Instant,
+});
+export const accessEventCodecs = { AdminTokenRefused } as const;
+export type AccessEvent = { readonly type: 'AdminTokenRefused'; readonly data: t.TypeOf<typeof AdminTokenRefused> };
+
 // ---- the catalog -----------------------------------------------------------------------------
 
 export const deviceEventCodecs = {
@@ -162,7 +187,7 @@ export const userEventCodecs = {
   ThrottleReset,
 } as const;
 
-export const eventCodecs = { ...deviceEventCodecs, ...userEventCodecs } as const;
+export const eventCodecs = { ...deviceEventCodecs, ...userEventCodecs, ...accessEventCodecs } as const;
 
 type EventOf<C extends Record<string, t.Mixed>> = {
   [K in keyof C & string]: { readonly type: K; readonly data: t.TypeOf<C[K]> };
@@ -203,22 +228,6 @@ export const encodeChecked = (event: FactorEvent): Either<string, { type: string
 };
 
 // ---- metadata ----------------------------------------------------------------------------------
-
-/** Text from the caller's client (an IP, a user agent): bounded and free of control characters. */
-const ClientText = (name: string, max: number) =>
-  new t.Type<string, string, unknown>(
-    name,
-    (u): u is string => typeof u === 'string' && u.length <= max && !/[\u0000-\u001f\u007f]/.test(u),
-    (u, c) =>
-      typeof u !== 'string'
-        ? t.failure(u, c, `${name} must be a string`)
-        : u.length > max
-          ? t.failure(u, c, `${name} must be at most ${max} characters (got ${u.length})`)
-          : /[\u0000-\u001f\u007f]/.test(u)
-            ? t.failure(u, c, `${name} must not contain control characters`)
-            : t.success(u),
-    t.identity,
-  );
 
 export const ClientContext = t.partial({
   ip: ClientText('client.ip', 64),

@@ -15,6 +15,9 @@ export const DEVICE_CATEGORY = 'otpdevice';
 export const USER_CATEGORY = 'otpuser';
 export const deviceStream = (deviceId: string): string => `${DEVICE_CATEGORY}-${deviceId}`;
 export const userStream = (userId: string): string => `${USER_CATEGORY}-${userId}`;
+/** Refused admin tokens, one stream per client address (named by a digest of it: an IPv6 address has ":"). */
+export const ACCESS_CATEGORY = 'otpaccess';
+export const accessStream = (addressDigest: string): string => `${ACCESS_CATEGORY}-${addressDigest}`;
 
 /** `<kind>/<deviceId>`, like django-otp's `<model label>/<id>`. */
 export const persistentId = (kind: Kind, deviceId: string): string => `${kind}/${deviceId}`;

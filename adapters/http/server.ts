@@ -56,7 +56,7 @@ export interface DashboardOptions {
   readonly trustedProxyHeader?: string;
   /** Wrong admin tokens slowed per client address (default backoff.ts's BACKOFF). */
   readonly backoff?: AuthBackoff;
-  /** Called for each wrong admin token, after the log line (e.g. to append it to the audit log). */
+  /** Called for each wrong admin token, after the log line; default: engine.recordAdminTokenRefused (an event in the log). */
   readonly onTokenRefused?: (attempt: RefusedAttempt) => void;
 }
 
@@ -157,7 +157,19 @@ export const startDashboard = async (o: DashboardOptions): Promise<Dashboard> =>
     ...(o.projectionWaitMs === undefined ? {} : { projectionWaitMs: o.projectionWaitMs }),
     ...(o.trustedProxyHeader === undefined ? {} : { trustedProxyHeader: o.trustedProxyHeader }),
     ...(o.backoff === undefined ? {} : { backoff: o.backoff }),
-    ...(o.onTokenRefused === undefined ? {} : { onTokenRefused: o.onTokenRefused }),
+    // Each wrong token goes in the event log too (the address's own stream), unless told otherwise.
+    onTokenRefused:
+      o.onTokenRefused ??
+      ((attempt) => {
+        void o.engine
+          .recordAdminTokenRefused(
+            { address: attempt.address, failureCount: attempt.failureCount, delayMs: attempt.delayMs },
+            { actor: 'dashboard', client: { ip: attempt.address } },
+          )()
+          .then((r) => {
+            if (r._tag === 'Left') log(`could not record the wrong admin token from ${attempt.address} in the event log (${r.left.code}): ${r.left.message}`);
+          });
+      }),
   });
   const server = createAdaptorServer({ fetch: app.fetch, hostname: host }) as Server;
 

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tokenFingerprint } from '../../adapters/http/auth.ts';
 import { BACKOFF, createAuthBackoff, delayAfter, type RefusedAttempt } from '../../adapters/http/backoff.ts';
 import type { Dashboard } from '../../adapters/http/server.ts';
+import { accessStreamOf } from '../../app/factor-streams.ts';
 import { TOKEN, createHarness, right, type Harness } from './fixtures.ts';
 
 let h: Harness;
@@ -216,6 +217,26 @@ describe('wrong admin tokens are slowed per client address', () => {
       'wrong admin token from 127.0.0.1: 2 failure(s) in a row; its next attempt is looked at after 1 s',
     );
     expect(h.logs.join('\n')).not.toContain('w'.repeat(32));
+  });
+
+  it('by default each wrong token is an AdminTokenRefused event in the address\'s own stream of the log', async () => {
+    const recorded = await h.serve({ backoff: createAuthBackoff({ now: () => t }) });
+    const stream = accessStreamOf('127.0.0.1');
+    const before = (await h.events.readStream(stream)).events.length;
+    expect((await raw(recorded.url, '/api/lag', { headers: wrong })).status).toBe(401);
+    let events: readonly { type: string; data: unknown; metadata: unknown }[] = [];
+    for (let i = 0; i < 200 && events.length <= before; i++) {
+      events = (await h.events.readStream(stream)).events;
+      if (events.length <= before) await new Promise((r) => setTimeout(r, 10));
+    }
+    expect(events.at(-1)).toMatchObject({
+      type: 'AdminTokenRefused',
+      data: { address: '127.0.0.1', failureCount: 1, delayMs: 500 },
+      metadata: { actor: 'dashboard', client: { ip: '127.0.0.1' } },
+    });
+    expect(JSON.stringify(events)).not.toContain('w'.repeat(32));
+    t += 500;
+    expect((await raw(recorded.url, '/api/lag', { headers: bearer(TOKEN) })).status).toBe(200);
   });
 
   it('Retry-After follows the doubling up to the cap of 10 s; nobody is locked out', async () => {
