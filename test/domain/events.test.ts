@@ -17,6 +17,11 @@ import { DEVICE_ID, SEALED, T0, USER_ID, configFor, digest, totpConfig } from '.
 
 const at = T0 + 1234;
 const samples: readonly FactorEvent[] = [
+  { type: 'AdminTokenRefused', data: { address: '2001:db8::1', failureCount: 2, delayMs: 1000, at } },
+  {
+    type: 'DeviceRegistered',
+    data: { deviceId: DEVICE_ID, userId: USER_ID, name: 'Imported mail', confirmed: true, at, config: configFor('email'), pendingCode: { codeDigest: 'a'.repeat(64), validUntil: at + 1 } },
+  },
   ...(['totp', 'hotp', 'static', 'email', 'sms'] as const).map(
     (kind): FactorEvent => ({
       type: 'DeviceRegistered',
@@ -218,8 +223,8 @@ describe('catalog', () => {
   ];
   const DESIGN_USER = ['MatchFailed', 'MatchRefused'];
 
-  it('contains exactly the DESIGN.md names plus the user stream’s DeviceAttached and MatchSucceeded', () => {
-    expect(Object.keys(eventCodecs).sort()).toEqual([...DESIGN_DEVICE, ...DESIGN_USER, 'DeviceAttached', 'MatchSucceeded'].sort());
+  it('contains exactly the DESIGN.md names plus the user stream’s DeviceAttached and MatchSucceeded, and the access stream’s AdminTokenRefused', () => {
+    expect(Object.keys(eventCodecs).sort()).toEqual([...DESIGN_DEVICE, ...DESIGN_USER, 'DeviceAttached', 'MatchSucceeded', 'AdminTokenRefused'].sort());
   });
 
   it('the device stream takes exactly the device events', () => {
